@@ -1,0 +1,36 @@
+# amp_ros: `make test` runs the test suite, `make demo` the main job. Both set up .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.amp_ros-installed
+INTERFACES := $(wildcard amp_interfaces/*.txt amp_interfaces/*.toml amp_interfaces/CMakeLists.txt amp_interfaces/srv/*.srv)
+
+.PHONY: all venv test lint demo clean
+
+all: test
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.py $(INTERFACES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(MAKE) --no-print-directory interfaces
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# The custom service package (ament_cmake), built from the ROS wheels by scikit-build-core.
+interfaces:
+	@echo "amp_interfaces: not yet packaged"
+
+test: venv
+	$(PY) -m pytest -q test
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+demo: venv
+	$(PY) -m amp_ros.demo
+
+clean:
+	rm -rf $(VENV) build .cache out

@@ -1,0 +1,144 @@
+"""Checkpoints as verified data: ``model.safetensors`` + ``config.json`` in one folder.
+
+Loading never unpickles: tensors come from safetensors, everything else from JSON. The config's
+sha256 of the weights file is checked, and the tensors must match the architecture the config
+describes exactly (names and shapes), otherwise the checkpoint is rejected with the difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from amp_ros.errors import CheckpointError
+from amp_ros.network import NetworkConfig, TwoStreamWRN
+
+FORMAT = "amp_ros.checkpoint/1"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+# ImageNet statistics: one fixed input normalisation for frames and rendered flow (0–255 input).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How frames and flow renderings are scaled before the network, and at which size."""
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    max_side: int = 320  # frames are processed with their longer side at most this long
+
+
+@dataclass
+class Checkpoint:
+    """A loaded model with its input settings and provenance."""
+
+    model: TwoStreamWRN
+    input: InputConfig
+    training: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: TwoStreamWRN,
+    input_config: InputConfig,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` as a checkpoint folder; returns the folder."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = directory / WEIGHTS_FILE
+    tmp = weights.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(weights)
+    config = {
+        "format": FORMAT,
+        "architecture": "two_stream_wrn",
+        "network": model.config.to_dict(),
+        "input": {"mean": list(input_config.mean), "std": list(input_config.std),
+                  "max_side": input_config.max_side},
+        "training": training or {},
+        "sha256": _sha256(weights),
+    }
+    tmp = directory / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    tmp.replace(directory / CONFIG_FILE)
+    return directory
+
+
+def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load and verify a checkpoint folder; CheckpointError says what is wrong."""
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint file missing: {path}")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{config_path} is not valid JSON: {err}") from err
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{config_path}: expected format {FORMAT!r}")
+    if config.get("architecture") != "two_stream_wrn":
+        raise CheckpointError(f"{config_path}: unknown architecture {config.get('architecture')!r}")
+    expected_hash = config.get("sha256")
+    if expected_hash and _sha256(weights_path) != expected_hash:
+        raise CheckpointError(f"{weights_path} does not match the sha256 in {config_path}")
+    try:
+        network = NetworkConfig.from_dict(config["network"])
+        inputs = config.get("input", {})
+        input_config = InputConfig(
+            mean=tuple(inputs.get("mean", IMAGENET_MEAN)),
+            std=tuple(inputs.get("std", IMAGENET_STD)),
+            max_side=int(inputs.get("max_side", InputConfig.max_side)),
+        )
+        model = TwoStreamWRN(network)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{config_path}: invalid network config: {err}") from err
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights_path} is not a readable safetensors file: {err}") from err
+    _check_tensors(model.state_dict(), tensors, weights_path)
+    model.load_state_dict(tensors, strict=True)
+    model.to(device).eval()
+    return Checkpoint(model=model, input=input_config, training=config.get("training", {}),
+                      path=directory)
+
+
+def _check_tensors(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], path: Path) -> None:
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    wrong = sorted(
+        f"{k}: config needs {tuple(expected[k].shape)}, file has {tuple(found[k].shape)}"
+        for k in set(expected) & set(found)
+        if expected[k].shape != found[k].shape
+    )
+    if missing or extra or wrong:
+        problems = []
+        if missing:
+            problems.append(f"missing tensors {missing[:5]}{' …' if len(missing) > 5 else ''}")
+        if extra:
+            problems.append(f"unexpected tensors {extra[:5]}{' …' if len(extra) > 5 else ''}")
+        if wrong:
+            problems.append("shape mismatch " + "; ".join(wrong[:5]))
+        raise CheckpointError(f"{path} disagrees with its config: " + ", ".join(problems))

@@ -1,0 +1,103 @@
+"""One forward pass: frame + flow in, per-class probabilities and head features out.
+
+Shared by the pipeline (node, offline evaluation, demo) and by training, so every path feeds
+the network exactly the same inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from amp_ros.checkpoint import InputConfig
+from amp_ros.errors import InputError
+from amp_ros.flow import check_flow, flow_to_rgb, resize_flow
+from amp_ros.network import TwoStreamWRN
+
+
+@dataclass
+class Prediction:
+    """The network's view of one frame, at its internal (processing) size h×w.
+
+    logits: K×h×w; features: one C_l×h_l×w_l map per head level (unit vectors per pixel);
+    frame: the h×w×3 uint8 RGB frame the network saw (for the CRF).
+    """
+
+    logits: torch.Tensor
+    features: list[torch.Tensor]
+    frame: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Internal size (h, w)."""
+        return self.frame.shape[0], self.frame.shape[1]
+
+
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """Validate an H×W×3 uint8 RGB frame."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise InputError(f"frame must be an H×W×3 uint8 RGB array, got {frame.dtype} {frame.shape}")
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise InputError(f"frame has no pixels: {frame.shape}")
+    return frame
+
+
+def internal_size(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """Processing size: the frame scaled down so its longer side is at most ``max_side``."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def to_tensor(rgb: np.ndarray, config: InputConfig) -> torch.Tensor:
+    """H×W×3 uint8 → 1×3×H×W float32, scaled to [0, 1] then mean/std normalised."""
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+    mean = torch.tensor(config.mean).view(3, 1, 1)
+    std = torch.tensor(config.std).view(3, 1, 1)
+    return ((tensor - mean) / std).unsqueeze(0)
+
+
+def prepare_inputs(
+    frame: np.ndarray, flow: np.ndarray, config: InputConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and resize a frame and its flow to the internal size; render the flow.
+
+    Returns (frame h×w×3 uint8, flow rendering h×w×3 uint8).
+    """
+    frame = check_frame(frame)
+    height, width = frame.shape[:2]
+    flow = check_flow(flow, height, width)
+    h, w = internal_size(height, width, config.max_side)
+    if (h, w) != (height, width):
+        frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        flow = resize_flow(flow, h, w)
+    return frame, flow_to_rgb(flow)
+
+
+@torch.no_grad()
+def predict(
+    model: TwoStreamWRN, frame: np.ndarray, flow: np.ndarray, config: InputConfig
+) -> Prediction:
+    """Run the network on one frame (H×W×3 uint8 RGB) and its flow (H×W×2 float32, pixels)."""
+    small, flow_rgb = prepare_inputs(frame, flow, config)
+    device = next(model.parameters()).device
+    image = to_tensor(small, config).to(device)
+    motion = to_tensor(flow_rgb, config).to(device)
+    features = model.features(image, motion)
+    logits = model.classifier(features, size=image.shape[-2:])
+    return Prediction(
+        logits=logits[0].float().cpu(),
+        features=[f[0].float().cpu() for f in features],
+        frame=small,
+    )
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinearly resize K×h×w maps to K×H×W."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps[None], size=size, mode="bilinear", align_corners=False)[0]

@@ -1,0 +1,162 @@
+"""The two-stream Wide-ResNet of AMP/MotAdapt (paper §3.4), read top to bottom.
+
+Appearance (RGB frame) and motion (flow rendered as colour) streams share one topology: a 3×3
+conv, then pre-activation residual units in three groups (widths 128→256→512 × ``width``, a
+stride-2 unit at each change, output stride 8). Their features are fused by element-wise
+multiplication at every group, a shared dilated trunk follows, and the imprintable cosine heads
+read three levels of the fused path: stride 4, stride 8 and the trunk's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from amp_ros.classifier import ImprintableClassifier
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Architecture of a two-stream WRN; stored in every checkpoint's config."""
+
+    width: float = 1.0
+    stem_channels: int = 64
+    group_channels: tuple[int, int, int] = (128, 256, 512)
+    group_blocks: tuple[int, int, int] = (3, 4, 4)
+    trunk_dilations: tuple[int, ...] = (2, 4)
+    head_levels: tuple[str, ...] = ("stride4", "stride8", "trunk")
+    class_names: tuple[str, ...] = ("background", "object")
+    scale: float = 10.0
+
+    def channels(self, base: int) -> int:
+        """A base width scaled by the width multiplier (at least 8 channels)."""
+        return max(8, int(round(base * self.width)))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NetworkConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown network config keys: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+class PreActUnit(nn.Module):
+    """Pre-activation residual unit: (BN-ReLU-conv3×3) twice, plus a 1×1 projection if needed."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, padding=dilation, dilation=dilation, bias=False)
+        self.shortcut = (
+            nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)
+            if stride != 1 or in_ch != out_ch
+            else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = F.relu(self.bn1(x))
+        skip = x if self.shortcut is None else self.shortcut(pre)
+        out = self.conv1(pre)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + skip
+
+
+def _group(in_ch: int, out_ch: int, blocks: int, stride: int) -> nn.Sequential:
+    units = [PreActUnit(in_ch, out_ch, stride)]
+    units += [PreActUnit(out_ch, out_ch) for _ in range(blocks - 1)]
+    return nn.Sequential(*units)
+
+
+class Stream(nn.Module):
+    """One WRN stream: 3×3 conv, then three groups at strides 2, 4 and 8."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        stem = config.channels(config.stem_channels)
+        widths = [config.channels(c) for c in config.group_channels]
+        self.stem = nn.Conv2d(3, stem, 3, padding=1, bias=False)
+        self.group1 = _group(stem, widths[0], config.group_blocks[0], stride=2)
+        self.group2 = _group(widths[0], widths[1], config.group_blocks[1], stride=2)
+        self.group3 = _group(widths[1], widths[2], config.group_blocks[2], stride=2)
+        # Pre-activation units leave their output un-normalised: close each group with BN-ReLU
+        # so the multiplicative fusion sees non-negative, comparable features.
+        self.out_bns = nn.ModuleList(nn.BatchNorm2d(w) for w in widths)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x: N×3×H×W → features at strides 2, 4, 8 (each after BN-ReLU)."""
+        x1 = self.group1(self.stem(x))
+        x2 = self.group2(x1)
+        x3 = self.group3(x2)
+        return [F.relu(bn(f)) for bn, f in zip(self.out_bns, (x1, x2, x3))]
+
+
+class TwoStreamWRN(nn.Module):
+    """Appearance × motion Wide-ResNet with a dilated trunk and imprintable multi-level heads."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        top = config.channels(config.group_channels[2])
+        self.appearance = Stream(config)
+        self.motion = Stream(config)
+        self.trunk = nn.Sequential(*(PreActUnit(top, top, dilation=d) for d in config.trunk_dilations))
+        self.trunk_bn = nn.BatchNorm2d(top)
+        level_channels = {
+            "stride2": config.channels(config.group_channels[0]),
+            "stride4": config.channels(config.group_channels[1]),
+            "stride8": top,
+            "trunk": top,
+        }
+        unknown = set(config.head_levels) - set(level_channels)
+        if unknown or not config.head_levels:
+            raise ValueError(f"head levels must be among {sorted(level_channels)}, got {config.head_levels}")
+        self.classifier = ImprintableClassifier(
+            [level_channels[name] for name in config.head_levels], config.class_names, scale=config.scale
+        )
+
+    def features(self, image: torch.Tensor, flow_rgb: torch.Tensor) -> list[torch.Tensor]:
+        """The head features, one N×C_l×h_l×w_l map per head level, L2-normalised per pixel.
+
+        image, flow_rgb: N×3×H×W, normalised as the checkpoint config says.
+        """
+        fused = [a * m for a, m in zip(self.appearance(image), self.motion(flow_rgb))]
+        trunk = F.relu(self.trunk_bn(self.trunk(fused[2])))
+        levels = {"stride2": fused[0], "stride4": fused[1], "stride8": fused[2], "trunk": trunk}
+        return [F.normalize(levels[name], dim=1) for name in self.config.head_levels]
+
+    def forward(self, image: torch.Tensor, flow_rgb: torch.Tensor) -> torch.Tensor:
+        """Class logits N×K×H×W at the input size."""
+        return self.classifier(self.features(image, flow_rgb), size=image.shape[-2:])
+
+
+def two_stream_wrn(
+    *,
+    width: float = 1.0,
+    group_blocks: Sequence[int] = (3, 4, 4),
+    head_levels: Sequence[str] = ("stride4", "stride8", "trunk"),
+    class_names: Sequence[str] = ("background", "object"),
+    **kwargs: object,
+) -> TwoStreamWRN:
+    """Build the two-stream WRN; ``width`` scales every channel count (0.25 suits a CPU)."""
+    config = NetworkConfig(
+        width=width,
+        group_blocks=tuple(group_blocks),
+        head_levels=tuple(head_levels),
+        class_names=tuple(class_names),
+        **kwargs,
+    )
+    return TwoStreamWRN(config)
+
+
+__all__ = ["NetworkConfig", "PreActUnit", "Stream", "TwoStreamWRN", "two_stream_wrn"]
