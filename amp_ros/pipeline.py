@@ -81,7 +81,7 @@ class Pipeline:
         return cls(load_checkpoint(path, device=device), config)
 
     @property
-    def classifier(self):  # noqa: ANN201 - ImprintableClassifier
+    def classifier(self):
         """The imprintable heads: this stream's current proxies."""
         return self.model.classifier
 

@@ -1,0 +1,67 @@
+"""Approximate-time pairing of frames and flow fields by header stamp (message_filters is not
+on PyPI; this is the 30-line part of it the node needs)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+class StampPairer(Generic[A, B]):
+    """Pairs items of two streams whose stamps (ns) differ by at most ``slop_ns``.
+
+    Keeps at most ``depth`` unmatched items per stream; when a pair is found, every older
+    unmatched item of either stream is dropped (and counted), so only fresh pairs come out.
+    """
+
+    def __init__(self, slop_ns: int, depth: int = 10):
+        self.slop_ns = slop_ns
+        self._first: deque[tuple[int, A]] = deque(maxlen=depth)
+        self._second: deque[tuple[int, B]] = deque(maxlen=depth)
+        self.dropped = 0
+
+    def add_first(self, stamp_ns: int, item: A) -> tuple[int, A, B] | None:
+        """Offer an item of the first stream; returns (stamp, first, second) when it pairs."""
+        match = self._take(self._second, stamp_ns)
+        if match is None:
+            self._first.append((stamp_ns, item))
+            return None
+        self._drop_older(self._first, stamp_ns)
+        return stamp_ns, item, match
+
+    def add_second(self, stamp_ns: int, item: B) -> tuple[int, A, B] | None:
+        """Offer an item of the second stream; returns (first's stamp, first, second) on a pair."""
+        found = self._closest(self._first, stamp_ns)
+        if found is None:
+            self._second.append((stamp_ns, item))
+            return None
+        first_stamp, first = self._first[found]
+        del self._first[found]
+        self._drop_older(self._first, first_stamp)
+        self._drop_older(self._second, stamp_ns)
+        return first_stamp, first, item
+
+    def _closest(self, queue: deque, stamp_ns: int) -> int | None:
+        best, best_gap = None, self.slop_ns
+        for index, (stamp, _) in enumerate(queue):
+            gap = abs(stamp - stamp_ns)
+            if gap <= best_gap:
+                best, best_gap = index, gap
+        return best
+
+    def _take(self, queue: deque, stamp_ns: int):
+        found = self._closest(queue, stamp_ns)
+        if found is None:
+            return None
+        stamp, item = queue[found]
+        del queue[found]
+        self._drop_older(queue, stamp)
+        return item
+
+    def _drop_older(self, queue: deque, stamp_ns: int) -> None:
+        while queue and queue[0][0] < stamp_ns:
+            queue.popleft()
+            self.dropped += 1
