@@ -1,0 +1,134 @@
+"""`amp-eval`: score VOS results on DAVIS-2016 / FBMS-59 and write a report.
+
+Usage:
+    amp-eval score --root DAVIS --results RESULTS --out OUT [--sequences a,b | --split FILE]
+                   [--dataset davis|fbms] [--resolution 480p] [--no-plots] [--quiet]
+
+Subcommands are registered in build_parser(); each has an ``_add_<name>_command`` that builds
+its parser (reusing add_dataset_arguments) and sets ``handler`` to a ``_run_<name>(args) -> int``.
+Errors the package raises on purpose (bad input, missing files) end with a one-line message
+and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from amp_ros.errors import AmpError
+from amp_ros.evaluation.datasets import DATASETS, VideoSequence, load_dataset
+from amp_ros.evaluation.scoring import evaluate_results
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """--root, --dataset, --sequences/--split and --resolution: which sequences to use."""
+    parser.add_argument("--root", type=Path, required=True, help="dataset root folder")
+    parser.add_argument(
+        "--dataset", choices=DATASETS, default="davis",
+        help="dataset layout and protocol (default: davis)",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--sequences", type=lambda s: [n for n in s.split(",") if n.strip()],
+        help="comma-separated sequence names (default: all)",
+    )
+    which.add_argument(
+        "--split", help="split file (path, or a name looked up under ROOT and ROOT/ImageSets)"
+    )
+    parser.add_argument(
+        "--resolution", default="480p",
+        help="DAVIS resolution folder, used when present (default: 480p)",
+    )
+
+
+def load_sequences(args: argparse.Namespace) -> list[VideoSequence]:
+    """The sequences selected by the add_dataset_arguments options."""
+    return load_dataset(
+        args.dataset, args.root, sequences=args.sequences, split=args.split,
+        resolution=args.resolution,
+    )
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """--out, --no-plots and --quiet: where and how the report is written."""
+    parser.add_argument("--out", type=Path, required=True, help="output folder for the report")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _print_summary(metrics: dict, out: Path, seconds: float) -> None:
+    """One-paragraph summary of a finished evaluation on stdout."""
+    g = metrics["global"]
+    print(
+        f"{metrics['dataset']}: {g['sequences']} sequences  J&F {g['JF']:.3f}  "
+        f"J {g['J']['mean']:.3f}/{g['J']['recall']:.3f}/{g['J']['decay']:.3f}  "
+        f"F {g['F']['mean']:.3f}/{g['F']['recall']:.3f}/{g['F']['decay']:.3f}  "
+        "(mean/recall/decay)"
+    )
+    if "region" in g:
+        r = g["region"]
+        print(f"foreground P/R/F {r['precision']:.3f}/{r['recall']:.3f}/{r['F']:.3f}")
+    print(f"report: {out / 'report.md'}  ({seconds:.1f} s)")
+
+
+# --- score: results folder -> metrics ---------------------------------------------------------
+
+
+def _add_score_command(subparsers: argparse._SubParsersAction) -> None:
+    """`score`: evaluate an existing results folder (<results>/<seq>/<frame stem>.png)."""
+    parser = subparsers.add_parser(
+        "score", help="score a results folder against ground truth",
+        description="Score <results>/<seq>/<frame stem>.png masks against the ground truth.",
+    )
+    add_dataset_arguments(parser)
+    parser.add_argument("--results", type=Path, required=True, help="results folder")
+    add_report_arguments(parser)
+    parser.set_defaults(handler=_run_score)
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    """Handler of `score`."""
+    start = time.perf_counter()
+    sequences = load_sequences(args)
+    metrics = evaluate_results(
+        sequences, args.results, args.out, dataset=args.dataset,
+        config={"results": str(args.results), "root": str(args.root)},
+        progress=not args.quiet, plots=not args.no_plots,
+    )
+    _print_summary(metrics, args.out, time.perf_counter() - start)
+    return 0
+
+
+# --- davis: run the pipeline over sequences, then score -----------------------------------------
+# Added by the pipeline runner: `_add_davis_command(subparsers)` reusing add_dataset_arguments()
+# and add_report_arguments(); its handler runs the pipeline on each VideoSequence from
+# load_sequences(args), writes every frame's mask with datasets.write_mask(
+# seq.result_path(out / "masks", i), mask), measures fps, and ends with
+# evaluate_results(sequences, out / "masks", out, config=..., fps=...).
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The amp-eval argument parser with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="amp-eval", description="Evaluate video object segmentation (DAVIS-2016, FBMS-59)."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_score_command(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `amp-eval`; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (AmpError, OSError) as err:
+        print(f"amp-eval: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
