@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.amp_ros-installed
 INTERFACES := $(wildcard amp_interfaces/*.txt amp_interfaces/*.toml amp_interfaces/CMakeLists.txt amp_interfaces/srv/*.srv)
 
-.PHONY: all venv test lint demo clean
+.PHONY: all venv interfaces test lint demo clean
 
 all: test
 
@@ -20,8 +20,10 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py $(INTERFACES)
 	touch $(STAMP)
 
 # The custom service package (ament_cmake), built from the ROS wheels by scikit-build-core.
+# --no-build-isolation: compile against the venv's own ROS wheels (faster than an isolated build).
 interfaces:
-	@echo "amp_interfaces: not yet packaged"
+	$(PY) -m pip install --quiet -r amp_interfaces/build-requirements.txt
+	$(PY) -m pip install --quiet --no-build-isolation ./amp_interfaces
 
 test: venv
 	$(PY) -m pytest -q test

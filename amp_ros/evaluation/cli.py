@@ -1,6 +1,9 @@
 """`amp-eval`: score VOS results on DAVIS-2016 / FBMS-59 and write a report.
 
 Usage:
+    amp-eval davis --root DAVIS --out OUT [--sequences a,b | --split FILE] [--checkpoint CKPT]
+                   [--via offline|ros] [--no-crf] [--no-adapt]
+    amp-eval fbms  --root FBMS --out OUT ...   (same options)
     amp-eval score --root DAVIS --results RESULTS --out OUT [--sequences a,b | --split FILE]
                    [--dataset davis|fbms] [--resolution 480p] [--no-plots] [--quiet]
 
@@ -102,12 +105,48 @@ def _run_score(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- davis: run the pipeline over sequences, then score -----------------------------------------
-# Added by the pipeline runner: `_add_davis_command(subparsers)` reusing add_dataset_arguments()
-# and add_report_arguments(); its handler runs the pipeline on each VideoSequence from
-# load_sequences(args), writes every frame's mask with datasets.write_mask(
-# seq.result_path(out / "masks", i), mask), measures fps, and ends with
-# evaluate_results(sequences, out / "masks", out, config=..., fps=...).
+# --- davis / fbms: run the pipeline over sequences, then score ----------------------------------
+
+
+def _add_run_command(subparsers: argparse._SubParsersAction, name: str) -> None:
+    """`davis` / `fbms`: segment the sequences (offline or through the ROS node), then score."""
+    parser = subparsers.add_parser(
+        name, help=f"segment {name.upper()} sequences with amp_ros and score them",
+        description="Run the amp_ros pipeline over every sequence (directly, or through the "
+        "amp_vos node by rosbag2 replay), write OUT/masks/<seq>/<frame>.png and score them.",
+    )
+    add_dataset_arguments(parser)
+    parser.set_defaults(dataset=name)
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="checkpoint folder (default: the model the node loads)")
+    parser.add_argument("--via", choices=("offline", "ros"), default="offline",
+                        help="offline: call the pipeline; ros: replay bags through the node")
+    parser.add_argument("--no-crf", action="store_true", help="disable the dense CRF")
+    parser.add_argument("--no-adapt", action="store_true", help="disable self-adaptation (α = 0)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
+    add_report_arguments(parser)
+    parser.set_defaults(handler=_run_pipeline)
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    """Handler of `davis` / `fbms`."""
+    from amp_ros.evaluation.run import RunSettings, run_sequences
+
+    start = time.perf_counter()
+    sequences = load_sequences(args)
+    settings = RunSettings(
+        checkpoint=args.checkpoint, via=args.via, crf=not args.no_crf,
+        adapt=not args.no_adapt, device=args.device,
+    )
+    masks = args.out / "masks"
+    stats = run_sequences(sequences, masks, settings, progress=not args.quiet)
+    metrics = evaluate_results(
+        sequences, masks, args.out, dataset=args.dataset, config=settings.describe(),
+        fps=stats.fps, progress=not args.quiet, plots=not args.no_plots,
+    )
+    _print_summary(metrics, args.out, time.perf_counter() - start)
+    print(f"fps {stats.fps:.2f} ({stats.frames} frames, via {args.via})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_score_command(subparsers)
+    _add_run_command(subparsers, "davis")
+    _add_run_command(subparsers, "fbms")
     return parser
 
 

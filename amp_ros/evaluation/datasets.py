@@ -87,6 +87,15 @@ def _imread(path: Path) -> np.ndarray:
     return image
 
 
+def read_frame(path: str | Path) -> np.ndarray:
+    """A video frame as H×W×3 uint8 RGB (grayscale files are replicated to three channels)."""
+    path = Path(path)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read frame {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def _full_scale(image: np.ndarray) -> float:
     """Value of white for the image's dtype: 255 for uint8, 65535 for uint16, 1.0 for floats."""
     return float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0
