@@ -24,6 +24,7 @@ class NetworkConfig:
     """Architecture of a two-stream WRN; stored in every checkpoint's config."""
 
     width: float = 1.0
+    appearance: str = "wrn"  # "wrn" (the paper's) or "efficientnet_lite0" (ImageNet-initialised)
     stem_channels: int = 64
     group_channels: tuple[int, int, int] = (128, 256, 512)
     group_blocks: tuple[int, int, int] = (3, 4, 4)
@@ -101,6 +102,31 @@ class Stream(nn.Module):
         return [F.relu(bn(f)) for bn, f in zip(self.out_bns, (x1, x2, x3))]
 
 
+class EfficientNetAppearance(nn.Module):
+    """EfficientNet-Lite0 appearance stream projected to the WRN widths at strides 2, 4 and 8.
+
+    Stride 8 also sees the stride-16 features (upsampled), for more context.
+    """
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        from amp_ros.efficientnet import TAP_CHANNELS, EfficientNetLite0Trunk
+
+        widths = [config.channels(c) for c in config.group_channels]
+        self.trunk = EfficientNetLite0Trunk()
+        inputs = (TAP_CHANNELS[0], TAP_CHANNELS[1], TAP_CHANNELS[2] + TAP_CHANNELS[3])
+        self.projections = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(i, w, 1, bias=False), nn.BatchNorm2d(w)) for i, w in zip(inputs, widths)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x: N×3×H×W → features at strides 2, 4, 8 (after BN-ReLU), like :class:`Stream`."""
+        s2, s4, s8, s16 = self.trunk(x)
+        s16 = F.interpolate(s16, size=s8.shape[-2:], mode="bilinear", align_corners=False)
+        levels = (s2, s4, torch.cat([s8, s16], dim=1))
+        return [F.relu(project(f)) for project, f in zip(self.projections, levels)]
+
+
 class TwoStreamWRN(nn.Module):
     """Appearance × motion Wide-ResNet with a dilated trunk and imprintable multi-level heads."""
 
@@ -108,7 +134,9 @@ class TwoStreamWRN(nn.Module):
         super().__init__()
         self.config = config
         top = config.channels(config.group_channels[2])
-        self.appearance = Stream(config)
+        if config.appearance not in ("wrn", "efficientnet_lite0"):
+            raise ValueError(f"unknown appearance stream {config.appearance!r}")
+        self.appearance = Stream(config) if config.appearance == "wrn" else EfficientNetAppearance(config)
         self.motion = Stream(config)
         self.trunk = nn.Sequential(*(PreActUnit(top, top, dilation=d) for d in config.trunk_dilations))
         self.trunk_bn = nn.BatchNorm2d(top)
@@ -143,14 +171,20 @@ class TwoStreamWRN(nn.Module):
 def two_stream_wrn(
     *,
     width: float = 1.0,
+    appearance: str = "wrn",
     group_blocks: Sequence[int] = (3, 4, 4),
     head_levels: Sequence[str] = ("stride4", "stride8", "trunk"),
     class_names: Sequence[str] = ("background", "object"),
     **kwargs: object,
 ) -> TwoStreamWRN:
-    """Build the two-stream WRN; ``width`` scales every channel count (0.25 suits a CPU)."""
+    """Build the two-stream WRN; ``width`` scales every channel count (0.25 suits a CPU).
+
+    ``appearance="efficientnet_lite0"`` swaps the appearance stream for an EfficientNet-Lite0
+    (load its ImageNet weights with :func:`amp_ros.efficientnet.load_imagenet_weights`).
+    """
     config = NetworkConfig(
         width=width,
+        appearance=appearance,
         group_blocks=tuple(group_blocks),
         head_levels=tuple(head_levels),
         class_names=tuple(class_names),
