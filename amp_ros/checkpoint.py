@@ -101,18 +101,24 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
     if config.get("architecture") != "two_stream_wrn":
         raise CheckpointError(f"{config_path}: unknown architecture {config.get('architecture')!r}")
     expected_hash = config.get("sha256")
-    if expected_hash and _sha256(weights_path) != expected_hash:
+    if not isinstance(expected_hash, str) or not expected_hash:
+        raise CheckpointError(f"{config_path} has no sha256 of {WEIGHTS_FILE}; cannot verify it")
+    if _sha256(weights_path) != expected_hash:
         raise CheckpointError(f"{weights_path} does not match the sha256 in {config_path}")
     try:
         network = NetworkConfig.from_dict(config["network"])
         inputs = config.get("input", {})
         input_config = InputConfig(
-            mean=tuple(inputs.get("mean", IMAGENET_MEAN)),
-            std=tuple(inputs.get("std", IMAGENET_STD)),
+            mean=tuple(float(v) for v in inputs.get("mean", IMAGENET_MEAN)),
+            std=tuple(float(v) for v in inputs.get("std", IMAGENET_STD)),
             max_side=int(inputs.get("max_side", InputConfig.max_side)),
         )
+        if len(input_config.mean) != 3 or len(input_config.std) != 3:
+            raise ValueError("input mean and std need 3 values each")
+        if min(input_config.std) <= 0 or input_config.max_side < 1:
+            raise ValueError("input std must be positive and max_side at least 1")
         model = TwoStreamWRN(network)
-    except (KeyError, TypeError, ValueError) as err:
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{config_path}: invalid network config: {err}") from err
     try:
         tensors = load_file(str(weights_path))

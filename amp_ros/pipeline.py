@@ -25,6 +25,7 @@ from amp_ros.proxies import nmap
 from amp_ros.pseudo_labels import PseudoLabelConfig, pseudo_labels
 
 BACKGROUND, OBJECT = "background", "object"
+MAX_CLASS_ID = 254  # label images are mono8 and 255 means "ignore"
 
 
 @dataclass(frozen=True)
@@ -178,10 +179,13 @@ class Pipeline:
         if label in classifier.class_names:
             classifier.adapt(label, proxies, self.config.teach_alpha)
             return classifier.class_id(label)
+        if max(classifier.class_ids) + 1 > MAX_CLASS_ID:
+            raise InputError(f"class ids are full (ids go up to {MAX_CLASS_ID}); forget a class first")
         return classifier.imprint(label, proxies)
 
     def forget(self, label: str) -> None:
         """Remove a taught class; the base classes cannot be removed."""
+        label = label.strip()
         if label in self.base_classes:
             raise InputError(f"{label!r} is a base class of the checkpoint and cannot be forgotten")
         self.classifier.remove(label)
@@ -213,13 +217,25 @@ class Pipeline:
         """Re-add taught classes (e.g. loaded from disk) on top of the current base classes."""
         channels = self.classifier.channels
         if len(taught.weights) != len(channels) or any(
-            w.shape[1] != c for w, c in zip(taught.weights, channels)
+            w.dim() != 2 or w.shape[1] != c for w, c in zip(taught.weights, channels)
         ):
             raise InputError("taught classes were made with a different network; not restored")
-        for name in list(self.taught_classes):
-            self.classifier.remove(name)
-        for row, (class_id, name) in enumerate(zip(taught.ids, taught.names)):
-            self.classifier.imprint(name, [w[row] for w in taught.weights], class_id=class_id)
+        if len(taught.ids) != len(taught.names) or any(
+            w.shape[0] != len(taught.names) or not torch.isfinite(w).all() for w in taught.weights
+        ):
+            raise InputError("taught classes are inconsistent (ids, names, weights); not restored")
+        # Rebuild the whole state at once: exact weights (no re-normalisation) and no half-restored
+        # classifier when a name or id collides.
+        current = self.classifier.export_state()
+        base = [i for i, n in enumerate(current.names) if n in self.base_classes]
+        names = [current.names[i] for i in base] + list(taught.names)
+        ids = [current.ids[i] for i in base] + [int(i) for i in taught.ids]
+        if len(set(names)) != len(names) or len(set(ids)) != len(ids):
+            raise InputError(f"taught classes collide with the base classes: {names}, ids {ids}")
+        weights = tuple(
+            torch.cat([w[base], t.to(w.device, w.dtype)]) for w, t in zip(current.weights, taught.weights)
+        )
+        self.classifier.restore_state(ClassifierState(tuple(ids), tuple(names), weights, current.log_scale))
 
     def _shrink(self, frame: np.ndarray) -> np.ndarray:
         height, width = frame.shape[:2]

@@ -61,4 +61,7 @@ def blend(weight: torch.Tensor, proxy: torch.Tensor, alpha: float) -> torch.Tens
     if alpha == 0.0:
         return weight.clone()
     mixed = alpha * proxy.to(weight.dtype) + (1.0 - alpha) * weight
-    return mixed / mixed.norm()
+    norm = mixed.norm()
+    if not torch.isfinite(norm) or norm == 0:
+        raise InputError("the blended weight is zero or not finite (proxy opposite to the weight?)")
+    return mixed / norm

@@ -1,0 +1,141 @@
+"""sensor_msgs/Image fields ⇄ numpy without ROS: encodings, step padding, byte order."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from amp_ros.errors import InputError
+from amp_ros.image_codec import array_to_fields, image_to_array, image_to_rgb
+
+# One 2×3 RGB image, rows top to bottom.
+RGB = np.array(
+    [
+        [[255, 0, 0], [0, 255, 0], [0, 0, 255]],
+        [[10, 20, 30], [40, 50, 60], [70, 80, 90]],
+    ],
+    dtype=np.uint8,
+)
+
+
+def _msg(data: bytes, encoding: str, height: int, width: int, step: int, big: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(
+        data=data, encoding=encoding, height=height, width=width, step=step, is_bigendian=big
+    )
+
+
+def _padded(pixels: np.ndarray, padding: int) -> bytes:
+    """Row-major bytes with ``padding`` junk bytes after every row."""
+    rows = pixels.reshape(pixels.shape[0], -1)
+    junk = np.full((rows.shape[0], padding), 0xAB, np.uint8)
+    return np.concatenate([rows.view(np.uint8), junk], axis=1).tobytes()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pixels"),
+    [
+        ("rgb8", RGB),
+        ("bgr8", RGB[:, :, ::-1]),
+        ("rgba8", np.concatenate([RGB, np.full((2, 3, 1), 7, np.uint8)], axis=2)),
+        ("bgra8", np.concatenate([RGB[:, :, ::-1], np.full((2, 3, 1), 7, np.uint8)], axis=2)),
+    ],
+)
+def test_colour_encodings_decode_to_rgb(encoding: str, pixels: np.ndarray) -> None:
+    """rgb8, bgr8, rgba8, bgra8 all give the same H×W×3 uint8 RGB image."""
+    channels = pixels.shape[2]
+    rgb = image_to_rgb(_msg(pixels.tobytes(), encoding, 2, 3, 3 * channels))
+    assert rgb.dtype == np.uint8 and rgb.flags.c_contiguous
+    assert np.array_equal(rgb, RGB)
+
+
+def test_mono8_decodes_to_grey_rgb() -> None:
+    """mono8 is repeated into three equal channels."""
+    grey = np.array([[0, 128, 255], [1, 2, 3]], np.uint8)
+    rgb = image_to_rgb(_msg(grey.tobytes(), "mono8", 2, 3, 3))
+    assert rgb.shape == (2, 3, 3)
+    assert all(np.array_equal(rgb[:, :, c], grey) for c in range(3))
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "mono8"])
+def test_step_padding_is_skipped(encoding: str) -> None:
+    """Rows padded to ``step`` bytes decode to the unpadded pixels."""
+    pixels = RGB if encoding == "rgb8" else RGB[:, :, 0].copy()
+    row = 9 if encoding == "rgb8" else 3
+    msg = _msg(_padded(pixels, 5), encoding, 2, 3, row + 5)
+    assert np.array_equal(image_to_array(msg), pixels)
+
+
+def test_big_endian_32fc2() -> None:
+    """Big-endian float pairs (a flow field) decode to native float32 values."""
+    flow = np.array([[[1.5, -2.0], [0.25, 3.0]]], np.float32)  # 1×2×2
+    msg = _msg(flow.astype(">f4").tobytes(), "32FC2", 1, 2, 16, big=1)
+    decoded = image_to_array(msg)
+    assert decoded.dtype == np.float32 and decoded.dtype.isnative
+    assert np.array_equal(decoded, flow)
+    little = _msg(flow.astype("<f4").tobytes(), "32FC2", 1, 2, 16, big=0)
+    assert np.array_equal(image_to_array(little), flow)
+
+
+def test_32fc2_with_padding() -> None:
+    """Padded float rows: step counts bytes, not pixels."""
+    flow = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+    msg = _msg(_padded(flow, 8), "32FC2", 2, 3, 3 * 8 + 8)
+    assert np.array_equal(image_to_array(msg), flow)
+
+
+def test_wrong_data_length() -> None:
+    """Data that is not step×height bytes long is an InputError with both numbers."""
+    with pytest.raises(InputError, match=r"image data has 17 bytes, expected step×height = 9×2"):
+        image_to_array(_msg(RGB.tobytes()[:-1], "rgb8", 2, 3, 9))
+    with pytest.raises(InputError, match="image data has 19 bytes"):
+        image_to_array(_msg(RGB.tobytes() + b"\0", "rgb8", 2, 3, 9))
+
+
+def test_step_too_short_and_empty_image() -> None:
+    """A step shorter than one row, and zero-sized images, are refused."""
+    with pytest.raises(InputError, match="step 8 is shorter than one row of 9 bytes"):
+        image_to_array(_msg(RGB.tobytes(), "rgb8", 2, 3, 8))
+    with pytest.raises(InputError, match=r"image has no pixels \(0×2\)"):
+        image_to_array(_msg(b"", "rgb8", 2, 0, 0))
+
+
+def test_unsupported_encodings() -> None:
+    """Unknown encodings list the supported ones; non-colour encodings are not frames."""
+    with pytest.raises(InputError, match=r"unsupported image encoding 'yuv422'; expected one of \["):
+        image_to_array(_msg(b"", "yuv422", 1, 1, 2))
+    with pytest.raises(InputError, match="frame encoding '32FC1' is not a colour encoding"):
+        image_to_rgb(_msg(b"\0" * 4, "32FC1", 1, 1, 4))
+    with pytest.raises(InputError, match="unsupported image encoding 'jpeg'"):
+        array_to_fields(RGB, "jpeg")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "array"),
+    [
+        ("rgb8", RGB),
+        ("bgra8", np.arange(24, dtype=np.uint8).reshape(2, 3, 4)),
+        ("mono8", np.array([[0, 255, 9]], np.uint8)),
+        ("8UC1", np.array([[0, 1], [2, 255]], np.uint8)),
+        ("32FC1", np.array([[0.5, -1.0]], np.float32)),
+        ("32FC2", np.arange(12, dtype=np.float32).reshape(2, 3, 2)),
+    ],
+)
+def test_array_to_fields_round_trip(encoding: str, array: np.ndarray) -> None:
+    """array → Image fields → array gives the array back; fields are little-endian, unpadded."""
+    fields = array_to_fields(array, encoding)
+    assert fields["encoding"] == encoding and fields["is_bigendian"] == 0
+    assert (fields["height"], fields["width"]) == array.shape[:2]
+    assert fields["step"] * fields["height"] == len(fields["data"]) == array.nbytes
+    assert np.array_equal(image_to_array(SimpleNamespace(**fields)), array)
+
+
+def test_array_to_fields_checks_layout() -> None:
+    """dtype or channel count that the encoding does not name is refused with both."""
+    with pytest.raises(
+        InputError, match=r"rgb8 needs a uint8 array with 3 channel\(s\), got uint8 of shape \(2, 3\)"
+    ):
+        array_to_fields(RGB[:, :, 0], "rgb8")
+    with pytest.raises(InputError, match="32FC2 needs a float32 array with 2 channel"):
+        array_to_fields(np.zeros((2, 3, 2), np.float64), "32FC2")
