@@ -1,0 +1,97 @@
+"""``amp-eval --via ros``: each sequence becomes a rosbag2 that is replayed, in lockstep,
+through the real ``amp_vos`` node running in its own process."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from std_srvs.srv import Trigger
+
+from amp_ros.bag.replay import replay_bag
+from amp_ros.bag.write import SourceFrame, write_bag
+from amp_ros.errors import AmpError
+from amp_ros.evaluation.datasets import VideoSequence, read_frame
+from amp_ros.evaluation.run import RunSettings, RunStats
+from amp_ros.ros.node_process import NodeProcess, ros_env
+
+
+class NodeRunError(AmpError):
+    """The node could not be started or reset, or a replay failed."""
+
+
+def _bag_frames(sequence: VideoSequence) -> list[SourceFrame]:
+    return [SourceFrame(name=path.stem, rgb=read_frame(path)) for path in sequence.frames]
+
+
+def _reset(node: rclpy.node.Node, context: Context, timeout: float = 30.0) -> None:
+    client = node.create_client(Trigger, "/amp/reset")
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        future = client.call_async(Trigger.Request())
+        executor.spin_until_future_complete(future, timeout_sec=timeout)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
+        node.destroy_client(client)
+    if not future.done() or not future.result().success:
+        raise NodeRunError("the node did not answer /amp/reset")
+
+
+def segment_via_ros(
+    sequences: Sequence[VideoSequence], masks_dir: Path, settings: RunSettings, *, progress: bool = True
+) -> RunStats:
+    """Replay every sequence through a fresh ``amp_vos`` process; masks go to masks_dir/<seq>/."""
+    domain_id = int(os.environ.get("AMP_EVAL_DOMAIN_ID", 30 + os.getpid() % 60))
+    stats = RunStats()
+    with tempfile.TemporaryDirectory(prefix="amp-eval-") as tmp:
+        tmp_dir = Path(tmp)
+        node_process = NodeProcess(
+            domain_id=domain_id,
+            log_path=tmp_dir / "node.log",
+            checkpoint=str(settings.checkpoint_path()),
+            device=settings.device,
+            crf=settings.crf,
+            adapt=settings.adapt,
+            flow_source="dis",
+            qos="reliable",
+            state_dir=str(tmp_dir / "state"),
+            max_image_pixels=100_000_000,
+        )
+        for key, value in ros_env(domain_id).items():
+            if key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE"):
+                os.environ.setdefault(key, value)  # before this process's first participant
+        context = Context()
+        rclpy.init(context=context, domain_id=domain_id)
+        node = rclpy.create_node("amp_eval", context=context)
+        try:
+            node_process.start()
+            node_process.wait_ready(node)
+            for sequence in sequences:
+                bag = tmp_dir / "bags" / sequence.name
+                bag.parent.mkdir(parents=True, exist_ok=True)
+                write_bag(bag, _bag_frames(sequence), sequence=sequence.name, source="amp-eval",
+                          overwrite=True)
+                _reset(node, context)
+                start = time.perf_counter()
+                replay = replay_bag(bag, lockstep=True, send_flow=False, results_dir=masks_dir,
+                                    sequence=sequence.name, context=context, timeout=120.0,
+                                    progress=progress)
+                stats.seconds += time.perf_counter() - start
+                stats.frames += replay.frames_sent
+                if replay.missing:
+                    raise NodeRunError(f"{sequence.name}: no mask for frames {replay.missing[:5]}")
+        except RuntimeError as err:
+            raise NodeRunError(str(err)) from err
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown(context=context)
+            node_process.stop()
+    return stats

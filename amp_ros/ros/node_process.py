@@ -1,0 +1,153 @@
+"""The ``amp_vos`` node as a child process: used by ``amp-eval --via ros``, the demo and tests.
+
+The child runs on its own localhost-only ROS domain with the shared-memory Fast DDS profile.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rclpy.node import Node
+from std_srvs.srv import Trigger
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = ("/amp/teach", "/amp/forget", "/amp/reset")
+START_TIMEOUT = 60.0  # the node imports torch and loads a checkpoint
+
+
+def fastdds_profile() -> Path:
+    """config/fastdds_shm.xml of this checkout (or of the installed share folder)."""
+    local = REPO / "config" / "fastdds_shm.xml"
+    if local.is_file():
+        return local
+    return Path(sys.prefix) / "share" / "amp_ros" / "config" / "fastdds_shm.xml"
+
+
+def ros_env(domain_id: int, *, threads: int | None = None) -> dict[str, str]:
+    """Environment of a process on ``domain_id``: localhost discovery, the SHM profile.
+
+    threads: torch/OpenMP threads of the child (None keeps the default).
+    """
+    env = dict(os.environ)
+    env.update(
+        ROS_DOMAIN_ID=str(domain_id),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        FASTDDS_DEFAULT_PROFILES_FILE=str(fastdds_profile()),
+        PYTHONUNBUFFERED="1",
+    )
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _param_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value if value else "''"
+    return repr(value)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the parent dies (no orphan nodes). Linux only."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class NodeProcess:
+    """The ``amp_vos`` node in a subprocess, its stdout and stderr written to ``log_path``."""
+
+    def __init__(
+        self,
+        *,
+        domain_id: int,
+        log_path: Path,
+        params_file: Path | None = None,
+        threads: int | None = None,
+        **parameters: object,
+    ):
+        self.domain_id = domain_id
+        self.log_path = Path(log_path)
+        self.params_file = params_file
+        self.threads = threads
+        self.parameters = parameters
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The command line that starts the node."""
+        args = [sys.executable, "-m", "amp_ros.ros.node", "--ros-args"]
+        if self.params_file is not None:  # first, so that the -p below override it
+            args += ["--params-file", str(self.params_file)]
+        for name, value in self.parameters.items():
+            args += ["-p", f"{name}:={_param_value(value)}"]
+        return args
+
+    def start(self) -> NodeProcess:
+        """Start the process (returns at once; see :meth:`wait_ready`)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=REPO, env=ros_env(self.domain_id, threads=self.threads),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        """Everything the node wrote so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_ready(self, node: Node, timeout: float = START_TIMEOUT) -> None:
+        """Wait until the node's services are up (seen from ``node``); RuntimeError with the
+        node's log if it died or hung."""
+        deadline = time.monotonic() + timeout
+        for name in SERVICES:
+            client = node.create_client(Trigger, name) if name == "/amp/reset" else None
+            while not self._service_up(node, name, client):
+                if not self.alive:
+                    raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log()}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"node not ready after {timeout} s:\n{self.log()}")
+                time.sleep(0.2)
+            if client is not None:
+                node.destroy_client(client)
+
+    @staticmethod
+    def _service_up(node: Node, name: str, client: object) -> bool:
+        if client is not None:
+            return client.service_is_ready()
+        return any(service == name for service, _ in node.get_service_names_and_types())
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGINT, then SIGKILL if it has not exited within ``timeout``; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        return self.process.returncode
+
+    def __enter__(self) -> NodeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
