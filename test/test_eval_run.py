@@ -1,0 +1,89 @@
+"""amp-eval davis: the offline path and the ROS path (real node process, rosbag2 replay in
+lockstep) produce the report, and the same masks for the same input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from amp_ros.evaluation.cli import main
+
+pytest.importorskip("amp_interfaces.srv")
+
+
+@pytest.fixture()
+def davis_fixture(tmp_path: Path, make_frame) -> Path:
+    """Two 5-frame sequences (48×64) of a textured square moving over a textured background."""
+    root = tmp_path / "davis"
+    for seq, step in (("square-right", (3, 0)), ("square-down", (0, 2))):
+        frames = root / "JPEGImages" / "480p" / seq
+        masks = root / "Annotations" / "480p" / seq
+        frames.mkdir(parents=True)
+        masks.mkdir(parents=True)
+        background = make_frame(48, 64, seed=1)
+        square = make_frame(16, 16, seed=2)
+        for t in range(5):
+            frame, mask = background.copy(), np.zeros((48, 64), np.uint8)
+            x, y = 10 + step[0] * t, 10 + step[1] * t
+            frame[y:y + 16, x:x + 16] = square
+            mask[y:y + 16, x:x + 16] = 255
+            cv2.imwrite(str(frames / f"{t:05d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(masks / f"{t:05d}.png"), mask)
+    return root
+
+
+def _masks(folder: Path) -> dict[str, np.ndarray]:
+    return {str(p.relative_to(folder)): cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            for p in sorted(folder.rglob("*.png"))}
+
+
+def test_offline_and_ros_give_the_same_masks(
+    davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the node process: same arithmetic as here
+    monkeypatch.setenv("AMP_EVAL_DOMAIN_ID", "77")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet"]
+        assert main(["davis", *common, "--out", str(tmp_path / "offline"), "--via", "offline"]) == 0
+        assert main(["davis", *common, "--out", str(tmp_path / "ros"), "--via", "ros"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+    offline, ros = _masks(tmp_path / "offline" / "masks"), _masks(tmp_path / "ros" / "masks")
+    assert len(offline) == 10 and offline.keys() == ros.keys()
+    for name, mask in offline.items():
+        assert mask.shape == (48, 64)
+        np.testing.assert_array_equal(mask, ros[name], err_msg=name)
+
+    for out in ("offline", "ros"):
+        metrics = json.loads((tmp_path / out / "metrics.json").read_text())
+        assert set(metrics["sequences"]) == {"square-right", "square-down"}
+        assert metrics["config"]["via"] == out
+        assert metrics["fps"] > 0
+        assert (tmp_path / out / "report.md").is_file()
+        assert (tmp_path / out / "plots" / "j_per_sequence.png").is_file()
+    same = json.loads((tmp_path / "offline" / "metrics.json").read_text())["global"]
+    other = json.loads((tmp_path / "ros" / "metrics.json").read_text())["global"]
+    assert same["JF"] == other["JF"]
+
+
+def test_no_adapt_and_no_crf_are_recorded(davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ablation"
+    assert main(["davis", "--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint),
+                 "--out", str(out), "--no-crf", "--no-adapt", "--no-plots", "--quiet"]) == 0
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert config["crf"] is False and config["adapt"] is False
+
+
+def test_missing_checkpoint_is_a_clear_error(davis_fixture: Path, tmp_path: Path, capsys) -> None:
+    code = main(["davis", "--root", str(davis_fixture), "--checkpoint", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 1
+    assert "checkpoint file missing" in capsys.readouterr().err
