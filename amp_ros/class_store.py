@@ -6,6 +6,7 @@ so a bad file neither crashes the node nor destroys what the operator taught.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -31,7 +32,6 @@ class ClassStore:
 
     def save(self, state: ClassifierState) -> None:
         """Atomically replace the state file with ``state`` (temp file, fsync, rename)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         tensors = {f"level{i}": w.detach().cpu().contiguous() for i, w in enumerate(state.weights)}
         metadata = {
             "format": _FORMAT,
@@ -40,12 +40,14 @@ class ClassStore:
         }
         tmp = self.path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
             save_file(tensors, str(tmp), metadata=metadata)
             with tmp.open("rb") as handle:
                 os.fsync(handle.fileno())
             tmp.replace(self.path)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
+        except (OSError, SafetensorError) as err:  # safetensors reports I/O errors as its own
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise StateError(f"cannot write {self.path}: {err}") from err
 
     def load(self) -> ClassifierState | None:
@@ -55,9 +57,21 @@ class ClassStore:
         try:
             return self._read()
         except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
-            aside = self.path.with_name(f"{STATE_FILE}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            self.path.replace(aside)
+            aside = self._set_aside()
             raise StateError(f"{self.path} is unreadable ({err}); moved it to {aside}") from err
+
+    def _set_aside(self) -> Path:
+        """Rename the state file to a ``*.corrupt-<time>[-n]`` name that no other file has."""
+        stem = f"{STATE_FILE}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside, n = self.path.with_name(stem), 0
+        while aside.exists():  # one second, several corrupt files: never overwrite one
+            n += 1
+            aside = self.path.with_name(f"{stem}-{n}")
+        try:
+            self.path.rename(aside)
+        except OSError as err:
+            raise StateError(f"{self.path} is unreadable and cannot be moved aside: {err}") from err
+        return aside
 
     def _read(self) -> ClassifierState:
         from safetensors import safe_open

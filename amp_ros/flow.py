@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
-from torchvision.utils import flow_to_image
 
 from amp_ros.errors import InputError
 
@@ -67,5 +65,8 @@ def flow_to_rgb(flow: np.ndarray) -> np.ndarray:
     Normalised by the frame's largest displacement, as the motion stream expects; zero flow
     renders white.
     """
+    import torch  # lazily: the bag tools use DIS flow without paying for torch
+    from torchvision.utils import flow_to_image
+
     tensor = torch.from_numpy(np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32))
     return flow_to_image(tensor).permute(1, 2, 0).numpy()

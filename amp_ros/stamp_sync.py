@@ -14,7 +14,8 @@ class StampPairer(Generic[A, B]):
     """Pairs items of two streams whose stamps (ns) differ by at most ``slop_ns``.
 
     Keeps at most ``depth`` unmatched items per stream; when a pair is found, every older
-    unmatched item of either stream is dropped (and counted), so only fresh pairs come out.
+    unmatched item of either stream is dropped (and counted), so only fresh pairs come out;
+    items pushed out by ``depth`` are counted too.
     """
 
     def __init__(self, slop_ns: int, depth: int = 10):
@@ -27,7 +28,7 @@ class StampPairer(Generic[A, B]):
         """Offer an item of the first stream; returns (stamp, first, second) when it pairs."""
         match = self._take(self._second, stamp_ns)
         if match is None:
-            self._first.append((stamp_ns, item))
+            self._append(self._first, stamp_ns, item)
             return None
         self._drop_older(self._first, stamp_ns)
         return stamp_ns, item, match
@@ -36,13 +37,18 @@ class StampPairer(Generic[A, B]):
         """Offer an item of the second stream; returns (first's stamp, first, second) on a pair."""
         found = self._closest(self._first, stamp_ns)
         if found is None:
-            self._second.append((stamp_ns, item))
+            self._append(self._second, stamp_ns, item)
             return None
         first_stamp, first = self._first[found]
         del self._first[found]
         self._drop_older(self._first, first_stamp)
         self._drop_older(self._second, stamp_ns)
         return first_stamp, first, item
+
+    def _append(self, queue: deque, stamp_ns: int, item: object) -> None:
+        if len(queue) == queue.maxlen:  # the oldest waiting item falls out
+            self.dropped += 1
+        queue.append((stamp_ns, item))
 
     def _closest(self, queue: deque, stamp_ns: int) -> int | None:
         best, best_gap = None, self.slop_ns

@@ -339,14 +339,13 @@ class VosNode(Node):
             with self._pipeline_lock:
                 existed = label in self.pipeline.classifier.class_names
                 class_id = self.pipeline.teach(label, mask, frame)
-                self._store.save(self.pipeline.taught_state())
         except AmpError as err:
             response.success, response.message = False, str(err)
             self.get_logger().warning(f"teach refused: {err}")
             return response
         verb = "adapted" if existed else "imprinted"
         response.success, response.class_id = True, class_id
-        response.message = f"{verb} class {label!r} (id {class_id})"
+        response.message = f"{verb} class {label!r} (id {class_id})" + self._persist()
         self.get_logger().info(response.message)
         return response
 
@@ -355,13 +354,25 @@ class VosNode(Node):
         try:
             with self._pipeline_lock:
                 self.pipeline.forget(request.label)
-                self._store.save(self.pipeline.taught_state())
         except AmpError as err:
             response.success, response.message = False, str(err)
             return response
-        response.success, response.message = True, f"forgot class {request.label!r}"
+        response.success = True
+        response.message = f"forgot class {request.label!r}" + self._persist()
         self.get_logger().info(response.message)
         return response
+
+    def _persist(self) -> str:
+        """Save the taught classes; the change is in effect either way, so a failure is reported
+        (logged, and returned as a suffix for the service's message) rather than refused."""
+        with self._pipeline_lock:
+            state = self.pipeline.taught_state()
+        try:
+            self._store.save(state)
+        except AmpError as err:
+            self.get_logger().error(f"taught classes not saved: {err}")
+            return f"; NOT saved, lost on restart: {err}"
+        return ""
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Undo self-adaptation: base proxies back to the checkpoint's (taught classes stay)."""
