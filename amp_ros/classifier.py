@@ -55,12 +55,22 @@ class ImprintableClassifier(nn.Module):
         """How many classes (output channels) the classifier has."""
         return len(self.class_names)
 
-    def forward(self, features: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """Logits N×K×H×W at ``size`` = (H, W) from one N×C_l×h_l×w_l map per level."""
+    def forward(
+        self, features: Sequence[torch.Tensor], size: tuple[int, int], levels: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """Logits N×K×H×W at ``size`` = (H, W) from one N×C_l×h_l×w_l map per level.
+
+        levels: indices of the levels to use (default all; for ablations). A subset's sum is
+        rescaled by (all levels / used levels) so that logits keep their usual range.
+        """
         if len(features) != len(self.weights):
             raise InputError(f"expected {len(self.weights)} feature levels, got {len(features)}")
+        used = range(len(self.weights)) if levels is None else sorted(set(levels))
+        if not used or any(not 0 <= level < len(self.weights) for level in used):
+            raise InputError(f"levels must be a non-empty subset of 0..{len(self.weights) - 1}, got {levels}")
         total = None
-        for level, (feature, weight) in enumerate(zip(features, self.weights)):
+        for level in used:
+            feature, weight = features[level], self.weights[level]
             if feature.shape[1] != weight.shape[1]:
                 raise InputError(
                     f"level {level} features have {feature.shape[1]} channels, "
@@ -69,7 +79,7 @@ class ImprintableClassifier(nn.Module):
             cosine = F.conv2d(F.normalize(feature, dim=1), F.normalize(weight, dim=1)[:, :, None, None])
             cosine = F.interpolate(cosine, size=size, mode="bilinear", align_corners=False)
             total = cosine if total is None else total + cosine
-        return self.log_scale.exp() * total
+        return self.log_scale.exp() * total * (len(self.weights) / len(used))
 
     def index(self, name: str) -> int:
         """Row of class ``name`` in the weights; UnknownClassError if there is none."""

@@ -6,6 +6,7 @@ the network exactly the same inputs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -80,15 +81,22 @@ def prepare_inputs(
 
 @torch.no_grad()
 def predict(
-    model: TwoStreamWRN, frame: np.ndarray, flow: np.ndarray, config: InputConfig
+    model: TwoStreamWRN,
+    frame: np.ndarray,
+    flow: np.ndarray,
+    config: InputConfig,
+    levels: Sequence[int] | None = None,
 ) -> Prediction:
-    """Run the network on one frame (H×W×3 uint8 RGB) and its flow (H×W×2 float32, pixels)."""
+    """Run the network on one frame (H×W×3 uint8 RGB) and its flow (H×W×2 float32, pixels).
+
+    levels: head levels whose logits are summed (default all).
+    """
     small, flow_rgb = prepare_inputs(frame, flow, config)
     device = next(model.parameters()).device
     image = to_tensor(small, config).to(device)
     motion = to_tensor(flow_rgb, config).to(device)
     features = model.features(image, motion)
-    logits = model.classifier(features, size=image.shape[-2:])
+    logits = model.classifier(features, size=image.shape[-2:], levels=levels)
     return Prediction(
         logits=logits[0].float().cpu(),
         features=[f[0].float().cpu() for f in features],

@@ -40,6 +40,7 @@ class PipelineConfig:
     crf_config: CrfConfig = field(default_factory=CrfConfig)
     dis_preset: str = "medium"
     mask_threshold: float = 0.5
+    head_levels: tuple[int, ...] | None = None  # None = every level (a subset is an ablation)
 
 
 @dataclass
@@ -121,7 +122,9 @@ class Pipeline:
         timings["flow"] = time.perf_counter() - start
 
         tick = time.perf_counter()
-        prediction = predict(self.model, small, small_flow, self.checkpoint.input)
+        prediction = predict(
+            self.model, small, small_flow, self.checkpoint.input, self.config.head_levels
+        )
         self._last = (prediction, (height, width))
         timings["network"] = time.perf_counter() - tick
 

@@ -236,3 +236,18 @@ def test_proxies_are_unit_copies() -> None:
     proxies = classifier.proxies("object")
     proxies[0].zero_()
     assert classifier.weights[0][1].norm() > 0.99
+
+
+def test_a_subset_of_levels_is_summed_and_rescaled() -> None:
+    # Two levels of 1×1 features; class 0 has cosine 1 at level 0 and 0 at level 1.
+    classifier = ImprintableClassifier([2, 2], ["background", "object"], scale=1.0)
+    with torch.no_grad():
+        classifier.weights[0].copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        classifier.weights[1].copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    features = [torch.tensor([1.0, 0.0]).view(1, 2, 1, 1), torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)]
+    both = classifier(features, size=(1, 1))
+    assert both.flatten().tolist() == [1.0, 1.0]  # (1 + 0), (0 + 1)
+    first = classifier(features, size=(1, 1), levels=[0])
+    assert first.flatten().tolist() == [2.0, 0.0]  # level 0 only, ×2 (2 levels / 1 used)
+    with pytest.raises(InputError, match="non-empty subset"):
+        classifier(features, size=(1, 1), levels=[2])

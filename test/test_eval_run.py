@@ -77,9 +77,11 @@ def test_offline_and_ros_give_the_same_masks(
 def test_no_adapt_and_no_crf_are_recorded(davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "ablation"
     assert main(["davis", "--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint),
-                 "--out", str(out), "--no-crf", "--no-adapt", "--no-plots", "--quiet"]) == 0
+                 "--out", str(out), "--no-crf", "--no-adapt", "--levels", "2", "--no-plots",
+                 "--quiet"]) == 0
     config = json.loads((out / "metrics.json").read_text())["config"]
     assert config["crf"] is False and config["adapt"] is False
+    assert config["head_levels"] == [2]
 
 
 def test_missing_checkpoint_is_a_clear_error(davis_fixture: Path, tmp_path: Path, capsys) -> None:

@@ -124,6 +124,8 @@ def _add_run_command(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--no-crf", action="store_true", help="disable the dense CRF")
     parser.add_argument("--no-adapt", action="store_true", help="disable self-adaptation (α = 0)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
+    parser.add_argument("--levels", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
+                        help="ablation: head levels to use, e.g. 2 (offline only; default all)")
     add_report_arguments(parser)
     parser.set_defaults(handler=_run_pipeline)
 
@@ -136,7 +138,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     sequences = load_sequences(args)
     settings = RunSettings(
         checkpoint=args.checkpoint, via=args.via, crf=not args.no_crf,
-        adapt=not args.no_adapt, device=args.device,
+        adapt=not args.no_adapt, device=args.device, head_levels=args.levels,
     )
     masks = args.out / "masks"
     stats = run_sequences(sequences, masks, settings, progress=not args.quiet)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from amp_ros.errors import InputError
 from amp_ros.evaluation.datasets import VideoSequence, read_frame, write_mask
 from amp_ros.pipeline import Pipeline
 
@@ -59,6 +60,7 @@ class RunSettings:
     crf: bool = True
     adapt: bool = True
     device: str = "cpu"
+    head_levels: tuple[int, ...] | None = None
 
     def checkpoint_path(self) -> Path:
         """The checkpoint to use: the given one or the node's default model."""
@@ -69,7 +71,8 @@ class RunSettings:
     def describe(self) -> dict[str, object]:
         """JSON-ready record of the settings, for metrics.json."""
         return {"checkpoint": str(self.checkpoint_path()), "via": self.via, "crf": self.crf,
-                "adapt": self.adapt, "device": self.device}
+                "adapt": self.adapt, "device": self.device,
+                "head_levels": list(self.head_levels) if self.head_levels else "all"}
 
 
 def run_sequences(
@@ -77,9 +80,11 @@ def run_sequences(
 ) -> RunStats:
     """Segment ``sequences`` the way ``settings`` says; masks go to masks_dir/<seq>/<frame>.png."""
     if settings.via == "ros":
+        if settings.head_levels is not None:
+            raise InputError("--levels is an offline ablation; the node always uses every level")
         from amp_ros.evaluation.ros_run import segment_via_ros
 
         return segment_via_ros(sequences, masks_dir, settings, progress=progress)
     pipeline = Pipeline.from_checkpoint(settings.checkpoint_path(), device=settings.device)
-    pipeline.configure(crf=settings.crf, adapt=settings.adapt)
+    pipeline.configure(crf=settings.crf, adapt=settings.adapt, head_levels=settings.head_levels)
     return segment_offline(pipeline, sequences, masks_dir, progress=progress)
