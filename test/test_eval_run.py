@@ -73,6 +73,13 @@ def test_offline_and_ros_give_the_same_masks(
     other = json.loads((tmp_path / "ros" / "metrics.json").read_text())["global"]
     assert same["JF"] == other["JF"]
 
+    table = tmp_path / "results.md"
+    assert main(["compare", f"offline={tmp_path / 'offline'}", f"ros={tmp_path / 'ros'}",
+                 "--out", str(table)]) == 0
+    text = table.read_text()
+    assert f"| offline | {same['JF']:.3f} |" in text and "| square-down |" in text
+    assert str(tmp_path / "ros" / "metrics.json") in text
+
 
 def test_no_adapt_and_no_crf_are_recorded(davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "ablation"

@@ -16,12 +16,13 @@ and exit status 1.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from amp_ros.errors import AmpError
+from amp_ros.errors import AmpError, InputError
 from amp_ros.evaluation.datasets import DATASETS, VideoSequence, load_dataset
 from amp_ros.evaluation.scoring import evaluate_results
 
@@ -151,6 +152,41 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- compare: several metrics.json -> one markdown table ---------------------------------------
+
+
+def _add_compare_command(subparsers: argparse._SubParsersAction) -> None:
+    """`compare`: tabulate several runs (for docs/results.md; no figure is typed by hand)."""
+    parser = subparsers.add_parser(
+        "compare", help="tabulate several evaluation folders as markdown",
+        description="Render LABEL=OUT_DIR runs (each with metrics.json) as markdown tables.",
+    )
+    parser.add_argument("runs", nargs="+", help="LABEL=DIR, DIR holding metrics.json")
+    parser.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
+    parser.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    """Handler of `compare`."""
+    from amp_ros.evaluation.report import render_comparison
+
+    runs, sources = {}, {}
+    for spec in args.runs:
+        label, sep, folder = spec.partition("=")
+        if not sep:
+            raise InputError(f"expected LABEL=DIR, got {spec!r}")
+        path = Path(folder) / "metrics.json"
+        runs[label] = json.loads(path.read_text())
+        sources[label] = str(path)
+    text = render_comparison(runs, sources)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The amp-eval argument parser with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -160,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score_command(subparsers)
     _add_run_command(subparsers, "davis")
     _add_run_command(subparsers, "fbms")
+    _add_compare_command(subparsers)
     return parser
 
 

@@ -173,3 +173,35 @@ def write_report(
         for path in write_plots(out, metrics):
             paths[f"plot:{path.stem}"] = path
     return paths
+
+
+def render_comparison(runs: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]) -> str:
+    """Markdown comparing several runs' metrics.json: one global row per run, then per-sequence J.
+
+    runs: label → metrics dict; sources: label → where its metrics.json lives (printed, so every
+    figure can be traced to the command that wrote it).
+    """
+    lines = [
+        _row(["run", "J&F", "J mean", "J recall", "J decay", "F mean", "F recall", "F decay", "fps"]),
+        _row(["---"] + ["---:"] * 8),
+    ]
+    for label, metrics in runs.items():
+        g = metrics["global"]
+        fps = metrics.get("fps")
+        lines.append(_row([
+            label, f"{g['JF']:.3f}",
+            *(f"{g[m][k]:.3f}" for m in ("J", "F") for k in ("mean", "recall", "decay")),
+            f"{fps:.2f}" if isinstance(fps, (int, float)) else "–",
+        ]))
+    names = sorted({name for metrics in runs.values() for name in metrics["sequences"]})
+    lines += ["", "Per-sequence J mean:", "", _row(["sequence", *runs]), _row(["---"] + ["---:"] * len(runs))]
+    for name in names:
+        cells = [
+            f"{metrics['sequences'][name]['J']['mean']:.3f}" if name in metrics["sequences"] else "–"
+            for metrics in runs.values()
+        ]
+        lines.append(_row([name, *cells]))
+    lines += ["", "Sources:", ""]
+    lines += [f"- {label}: `{sources[label]}` (config: `{json.dumps(runs[label].get('config', {}))}`)"
+              for label in runs]
+    return "\n".join(lines) + "\n"
