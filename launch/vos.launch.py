@@ -6,6 +6,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
 
@@ -28,8 +29,9 @@ def generate_launch_description() -> LaunchDescription:
             name="amp_vos",
             parameters=[
                 os.path.join(share, "config", "vos.yaml"),
-                {"checkpoint": LaunchConfiguration("checkpoint"),
-                 "device": LaunchConfiguration("device")},
+                # ParameterValue(str): launch_ros would YAML-parse "" (the default) into None.
+                {"checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
+                 "device": ParameterValue(LaunchConfiguration("device"), value_type=str)},
             ],
             remappings=[
                 ("~/image", LaunchConfiguration("image")),

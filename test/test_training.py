@@ -193,3 +193,62 @@ def test_imprint_check_reports_figures(dataset: Path, tmp_path: Path) -> None:
     learned = result["val_j"]["learned_heads"]
     assert learned == pytest.approx(load_checkpoint(out / "best").training["val_j"][0])
     assert 0.0 <= result["val_j"]["imprinted_heads"] <= 1.0
+
+
+def test_efficientnet_appearance_frozen_train_and_resume(dataset: Path, tmp_path: Path) -> None:
+    import torch
+
+    from amp_ros.efficientnet import EfficientNetLite0Trunk, load_imagenet_weights
+
+    out = tmp_path / "run"
+    common = ["--data", str(dataset), "--sequences", "alpha", "--val-sequences", "beta",
+              "--out", str(out), "--appearance", "efficientnet_lite0", "--width", "0.0625",
+              "--blocks", "1,1,1", "--max-side", "64", "--crop", "32,48", "--batch-size", "2",
+              "--steps-per-epoch", "2", "--warmup", "1", "--cache", str(tmp_path / "cache")]
+    assert main([*common, "--epochs", "1"]) == 0
+    checkpoint = load_checkpoint(out / "best")
+    assert checkpoint.model.config.appearance == "efficientnet_lite0"
+    training = checkpoint.training
+    assert training["appearance"] == "efficientnet_lite0" and training["freeze_appearance"] is True
+    init = training["appearance_init"]
+    assert init["licence"] == "Apache-2.0" and Path(init["file"]).is_file()
+    # Frozen: the trunk (weights and BatchNorm statistics) is still exactly the ImageNet one.
+    imagenet = EfficientNetLite0Trunk()
+    load_imagenet_weights(imagenet)
+    trained = checkpoint.model.appearance.trunk.state_dict()
+    for name, tensor in imagenet.state_dict().items():
+        assert torch.equal(trained[name], tensor), name
+    # ... while the projections to the WRN widths trained (moved off their BatchNorm init).
+    projection_bn = checkpoint.model.appearance.projections[0][1]
+    assert not torch.equal(projection_bn.running_mean, torch.zeros_like(projection_bn.running_mean))
+
+    # --resume keeps the appearance stream, its freezing and its provenance.
+    with pytest.raises(SystemExit):
+        main([*common, "--epochs", "2", "--resume", "--no-freeze-appearance"])
+    assert main([*common, "--epochs", "2", "--resume"]) == 0
+    last = load_checkpoint(out / "last")
+    assert last.training["epoch"] == 2 and last.training["appearance_init"] == init
+    for name, tensor in imagenet.state_dict().items():
+        assert torch.equal(last.model.appearance.trunk.state_dict()[name], tensor), name
+
+
+def test_frozen_trunk_stays_in_eval_mode() -> None:
+    from amp_ros.network import two_stream_wrn
+    from amp_ros.training.train import freeze_appearance_trunk, make_optimizer
+
+    model = two_stream_wrn(width=0.0625, group_blocks=(1, 1, 1), appearance="efficientnet_lite0")
+    frozen = freeze_appearance_trunk(model)
+    model.train()
+    trunk = model.appearance.trunk
+    assert frozen == sum(p.numel() for p in trunk.parameters()) > 0
+    assert not any(m.training for m in trunk.modules())
+    assert all(m.training for m in model.appearance.projections.modules())
+    assert model.motion.training
+    optimised = {id(p) for g in make_optimizer(model, 1e-3, 0.0).param_groups for p in g["params"]}
+    assert not optimised & {id(p) for p in trunk.parameters()}
+    assert {id(p) for p in model.appearance.projections.parameters()} <= optimised
+
+
+def test_freeze_needs_pretrained_appearance(dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["--data", str(dataset), "--out", str(tmp_path / "x"), "--freeze-appearance"])

@@ -44,6 +44,7 @@ NODE_NAME = "amp_vos"
 _PARAMETERS: dict[str, tuple[object, str, object, bool]] = {
     "checkpoint": ("", "checkpoint folder; empty = the model shipped with amp_ros", None, True),
     "device": ("cpu", "cpu | cuda | auto", ("cpu", "cuda", "auto"), True),
+    "threads": (0, "torch CPU threads; 0 = torch's default (all cores)", (0, 256), True),
     "max_side": (0, "processing size (longer side, px); 0 = the checkpoint's", (0, 4096), True),
     "qos": ("sensor_data", "input QoS: sensor_data (best effort) | reliable",
             ("sensor_data", "reliable"), True),
@@ -184,6 +185,10 @@ class VosNode(Node):
         return device
 
     def _load_pipeline(self) -> Pipeline:
+        if self._values["threads"] > 0:
+            import torch
+
+            torch.set_num_threads(int(self._values["threads"]))
         path = self._values["checkpoint"] or default_checkpoint_path()
         pipeline = Pipeline.from_checkpoint(
             path, device=self._device(), config=pipeline_config(self._values)
@@ -239,7 +244,6 @@ class VosNode(Node):
 
     def on_flow(self, msg: Image) -> None:
         """Decode a 32FC2 flow field and pair it with its frame."""
-        self._last_flow_time = time.monotonic()
         if self._values["flow_source"] == "dis":
             return
         try:
@@ -251,6 +255,9 @@ class VosNode(Node):
         except InputError as err:
             self._reject(f"flow rejected: {err}")
             return
+        # Only decodable flow counts as "the topic is alive": a topic sending garbage must not
+        # keep auto mode from falling back to DIS.
+        self._last_flow_time = time.monotonic()
         pair = self._pairer.add_second(_stamp_ns(msg), flow)
         if pair is not None:
             _, (header, frame), flow = pair

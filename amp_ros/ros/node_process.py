@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from rclpy.node import Node
-from std_srvs.srv import Trigger
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("/amp/teach", "/amp/forget", "/amp/reset")
@@ -65,7 +64,11 @@ def _die_with_parent() -> None:
 
 
 class NodeProcess:
-    """The ``amp_vos`` node in a subprocess, its stdout and stderr written to ``log_path``."""
+    """The ``amp_vos`` node in a subprocess, its stdout and stderr written to ``log_path``.
+
+    ``parameters`` become ``-p name:=value`` ROS parameters; ``omp_threads`` sets the child's
+    OMP_NUM_THREADS.
+    """
 
     def __init__(
         self,
@@ -73,13 +76,13 @@ class NodeProcess:
         domain_id: int,
         log_path: Path,
         params_file: Path | None = None,
-        threads: int | None = None,
+        omp_threads: int | None = None,
         **parameters: object,
     ):
         self.domain_id = domain_id
         self.log_path = Path(log_path)
         self.params_file = params_file
-        self.threads = threads
+        self.omp_threads = omp_threads
         self.parameters = parameters
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -97,7 +100,7 @@ class NodeProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command(), cwd=REPO, env=ros_env(self.domain_id, threads=self.threads),
+                self.command(), cwd=REPO, env=ros_env(self.domain_id, threads=self.omp_threads),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
             )
@@ -113,25 +116,24 @@ class NodeProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_ready(self, node: Node, timeout: float = START_TIMEOUT) -> None:
-        """Wait until the node's services are up (seen from ``node``); RuntimeError with the
+        """Wait until the node's services are visible from ``node``; RuntimeError with the
         node's log if it died or hung."""
         deadline = time.monotonic() + timeout
-        for name in SERVICES:
-            client = node.create_client(Trigger, name) if name == "/amp/reset" else None
-            while not self._service_up(node, name, client):
-                if not self.alive:
-                    raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"node not ready after {timeout} s:\n{self.log()}")
-                time.sleep(0.2)
-            if client is not None:
-                node.destroy_client(client)
+        while not set(SERVICES) <= {name for name, _ in node.get_service_names_and_types()}:
+            if not self.alive:
+                raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node not ready after {timeout} s:\n{self.log()}")
+            time.sleep(0.2)
 
-    @staticmethod
-    def _service_up(node: Node, name: str, client: object) -> bool:
-        if client is not None:
-            return client.service_is_ready()
-        return any(service == name for service, _ in node.get_service_names_and_types())
+    def wait_for_log(self, text: str, timeout: float = 15.0) -> bool:
+        """Whether ``text`` appears in the node's log within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGINT, then SIGKILL if it has not exited within ``timeout``; returns the exit code."""

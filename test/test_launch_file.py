@@ -1,0 +1,150 @@
+"""Static checks of launch/vos.launch.py and config/vos.yaml.
+
+The ROS 2 ``launch`` packages are not installable from PyPI here, so the launch file is checked as
+source: parsed with ``ast``, never imported. config/vos.yaml must declare exactly the node's
+parameters with the node's defaults (and types: rcl refuses an int for a float parameter).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = REPO / "launch" / "vos.launch.py"
+CONFIG_FILE = REPO / "config" / "vos.yaml"
+
+
+@pytest.fixture(scope="module")
+def tree() -> ast.Module:
+    return ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
+
+
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    """Every call of ``name(...)`` or ``something.name(...)``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if called == name:
+                found.append(node)
+    return found
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr:
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value
+    raise AssertionError(f"{ast.unparse(call.func)}(...) has no {name}= argument")
+
+
+def _strings(node: ast.AST) -> list[str]:
+    return [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def _share_path_calls(node: ast.AST) -> list[list[str]]:
+    """The string parts of every os.path.join(...) below ``node``."""
+    return [_strings(call) for call in _calls(node, "join")]
+
+
+def test_launch_file_defines_generate_launch_description(tree: ast.Module) -> None:
+    """The entry point `ros2 launch` calls exists and returns a LaunchDescription."""
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert "generate_launch_description" in functions
+    assert _calls(functions["generate_launch_description"], "LaunchDescription")
+
+
+def test_launch_file_imports_only_launch_packages(tree: ast.Module) -> None:
+    """Declarative: launch, launch_ros, the ament index and os; no eval/exec."""
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            modules.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+    assert modules <= {"os", "launch", "launch_ros", "ament_index_python"}, modules
+    assert not _calls(tree, "eval") and not _calls(tree, "exec")
+
+
+def test_node_action_runs_vos_node_of_amp_ros(tree: ast.Module) -> None:
+    """One Node action: package amp_ros, executable vos_node, named amp_vos."""
+    (node,) = _calls(tree, "Node")
+    assert ast.literal_eval(_keyword(node, "package")) == "amp_ros"
+    assert ast.literal_eval(_keyword(node, "executable")) == "vos_node"
+    assert ast.literal_eval(_keyword(node, "name")) == "amp_vos"
+    (share,) = _calls(tree, "get_package_share_directory")
+    assert ast.literal_eval(share.args[0]) == "amp_ros"
+
+
+def test_node_loads_config_vos_yaml(tree: ast.Module) -> None:
+    """The parameters come from <share>/config/vos.yaml."""
+    (node,) = _calls(tree, "Node")
+    assert ["config", "vos.yaml"] in _share_path_calls(_keyword(node, "parameters"))
+
+
+def test_node_remaps_image_and_flow(tree: ast.Module) -> None:
+    """~/image and ~/flow are remapped to launch arguments that are declared."""
+    (node,) = _calls(tree, "Node")
+    remappings = _keyword(node, "remappings")
+    assert isinstance(remappings, ast.List)
+    pairs = {}
+    for item in remappings.elts:
+        assert isinstance(item, ast.Tuple) and len(item.elts) == 2
+        pairs[ast.literal_eval(item.elts[0])] = item.elts[1]
+    assert set(pairs) == {"~/image", "~/flow"}
+    declared = {ast.literal_eval(call.args[0]) for call in _calls(tree, "DeclareLaunchArgument")}
+    for target in pairs.values():
+        (configuration,) = _calls(target, "LaunchConfiguration")
+        assert ast.literal_eval(configuration.args[0]) in declared
+
+
+def test_launch_file_selects_the_shm_profile(tree: ast.Module) -> None:
+    """FASTDDS_DEFAULT_PROFILES_FILE points at <share>/config/fastdds_shm.xml."""
+    settings = _calls(tree, "SetEnvironmentVariable")
+    by_name = {ast.literal_eval(call.args[0]): call.args[1] for call in settings}
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" in by_name
+    assert _share_path_calls(by_name["FASTDDS_DEFAULT_PROFILES_FILE"]) == [["config", "fastdds_shm.xml"]]
+
+
+def test_launched_files_exist_and_are_installed() -> None:
+    """The files the launch file names exist and setup.py installs them into the share folder."""
+    for path in ("config/vos.yaml", "config/fastdds_shm.xml", "launch/vos.launch.py"):
+        assert (REPO / path).is_file(), path
+    setup = ast.parse((REPO / "setup.py").read_text())
+    patterns = _strings(setup)
+    for pattern in ("config/*.yaml", "config/*.xml", "launch/*.launch.py"):
+        assert pattern in patterns
+    assert "vos_node = amp_ros.ros.node:main" in patterns
+
+
+def test_vos_yaml_matches_the_node_parameters() -> None:
+    """config/vos.yaml sets exactly the node's parameters, each to its default, of the same type."""
+    yaml = pytest.importorskip("yaml")
+    pytest.importorskip("rclpy")
+    from amp_ros.ros.node import _PARAMETERS, NODE_NAME
+
+    config = yaml.safe_load(CONFIG_FILE.read_text())
+    assert list(config) == [NODE_NAME]
+    assert list(config[NODE_NAME]) == ["ros__parameters"]
+    values = config[NODE_NAME]["ros__parameters"]
+    assert set(values) == set(_PARAMETERS)
+    for name, (default, *_) in _PARAMETERS.items():
+        assert values[name] == default, name
+        assert type(values[name]) is type(default), f"{name}: {type(values[name])} vs {type(default)}"
+
+
+def test_string_launch_arguments_stay_strings(tree: ast.Module) -> None:
+    """Launch arguments passed as string parameters are wrapped in ParameterValue(value_type=str)."""
+    (node,) = _calls(tree, "Node")
+    for mapping in ast.walk(_keyword(node, "parameters")):
+        if not isinstance(mapping, ast.Dict):
+            continue
+        for key, value in zip(mapping.keys, mapping.values):
+            if _calls(value, "LaunchConfiguration"):
+                assert isinstance(value, ast.Call) and ast.unparse(value.func).endswith("ParameterValue"), (
+                    f"{ast.literal_eval(key)}: {ast.unparse(value)}"
+                )
+                assert ast.unparse(_keyword(value, "value_type")) == "str"
