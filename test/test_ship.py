@@ -1,0 +1,23 @@
+"""Shipping a checkpoint as the default model keeps it verifiable and records its scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from amp_ros.checkpoint import load_checkpoint
+from amp_ros.training.ship import main
+
+
+def test_ship_copies_verifies_and_records_scores(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics.json"
+    figures = {"J": {"mean": 0.5, "recall": 0.6, "decay": 0.1},
+               "F": {"mean": 0.4, "recall": 0.5, "decay": 0.0}, "JF": 0.45}
+    metrics.write_text(json.dumps({"dataset": "davis", "sequences": {"b": {}, "a": {}},
+                                   "global": figures, "fps": 2.0, "config": {"crf": True}}))
+    dest = tmp_path / "default"
+    assert main(["--checkpoint", str(tiny_checkpoint), "--metrics", str(metrics), "--dest", str(dest)]) == 0
+    shipped = load_checkpoint(dest)
+    (score,) = shipped.training["scores"]
+    assert score["global"] == figures and score["sequences"] == ["a", "b"]
+    assert (dest / "model.safetensors").read_bytes() == (tiny_checkpoint / "model.safetensors").read_bytes()
