@@ -24,7 +24,6 @@ setup(
     maintainer_email="amp_ros@example.org",
     description="Online video object segmentation with Adaptive Masked Proxies, as a ROS 2 node",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "vos_node = amp_ros.ros.node:main",

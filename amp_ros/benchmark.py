@@ -29,14 +29,14 @@ CONFIGS = {
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a markdown table."""
     parser = argparse.ArgumentParser(prog="amp-benchmark", description=__doc__)
-    parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model")
+    parser.add_argument("--checkpoint", default=None, help="shipped model name or folder (default: default)")
     parser.add_argument("--clip", type=Path, default=DEMO_CLIP)
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    from amp_ros.models import default_checkpoint_path
+    from amp_ros.models import resolve_checkpoint
 
-    checkpoint = args.checkpoint or default_checkpoint_path()
+    checkpoint = resolve_checkpoint(args.checkpoint)
     sequence = load_davis(args.clip)[0]
     frames = [read_frame(p) for p in sequence.frames[: args.frames + 1]]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="amp-demo", description=__doc__)
     parser.add_argument("--clip", type=Path, default=DEMO_CLIP, help="DAVIS-layout clip folder")
     parser.add_argument("--out", type=Path, default=REPO / "out" / "demo")
-    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--checkpoint", default=None, help="shipped model name or folder")
     parser.add_argument("--via", choices=("ros", "offline"), default="ros")
     args = parser.parse_args(argv)
     try:

@@ -118,8 +118,8 @@ def _add_run_command(subparsers: argparse._SubParsersAction, name: str) -> None:
     )
     add_dataset_arguments(parser)
     parser.set_defaults(dataset=name)
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="checkpoint folder (default: the model the node loads)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="shipped model name or checkpoint folder (default: the node's default)")
     parser.add_argument("--via", choices=("offline", "ros"), default="offline",
                         help="offline: call the pipeline; ros: replay bags through the node")
     parser.add_argument("--no-crf", action="store_true", help="disable the dense CRF")

@@ -55,7 +55,7 @@ def segment_offline(
 class RunSettings:
     """Which model, which path (offline or through the node) and which pipeline switches."""
 
-    checkpoint: Path | None = None
+    checkpoint: str | Path | None = None  # shipped model name or folder; None = default
     via: str = "offline"
     crf: bool = True
     adapt: bool = True
@@ -64,9 +64,9 @@ class RunSettings:
 
     def checkpoint_path(self) -> Path:
         """The checkpoint to use: the given one or the node's default model."""
-        from amp_ros.models import default_checkpoint_path
+        from amp_ros.models import resolve_checkpoint
 
-        return Path(self.checkpoint) if self.checkpoint else default_checkpoint_path()
+        return resolve_checkpoint(self.checkpoint)
 
     def describe(self) -> dict[str, object]:
         """JSON-ready record of the settings, for metrics.json."""

@@ -1,4 +1,8 @@
-"""Where the default model lives: ``amp_ros/models/default/`` (config.json + model.safetensors)."""
+"""The models shipped with amp_ros: ``amp_ros/models/<name>/`` (config.json + model.safetensors).
+
+``default`` is what the node loads; other shipped variants are selected by name (the node's
+``checkpoint`` parameter, ``--checkpoint`` of the CLIs), any other value is a folder path.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,29 @@ from pathlib import Path
 
 from amp_ros.errors import CheckpointError
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "default"
+MODELS = Path(__file__).resolve().parent
+DEFAULT_MODEL = MODELS / "default"
+
+
+def shipped_models() -> list[str]:
+    """Names of the model folders shipped with the package."""
+    return sorted(p.name for p in MODELS.iterdir() if (p / "config.json").is_file())
 
 
 def default_checkpoint_path() -> Path:
-    """The shipped checkpoint folder; CheckpointError says plainly when none is shipped yet."""
+    """The shipped default checkpoint; CheckpointError says plainly when none is shipped yet."""
     if not (DEFAULT_MODEL / "config.json").is_file():
         raise CheckpointError(
-            f"no trained model at {DEFAULT_MODEL}: train one with `amp-train` and copy its "
-            "checkpoint folder there, or pass a checkpoint explicitly"
+            f"no trained model at {DEFAULT_MODEL}: train one with `amp-train` and ship it with "
+            "`python -m amp_ros.training.ship`, or pass a checkpoint explicitly"
         )
     return DEFAULT_MODEL
+
+
+def resolve_checkpoint(value: str | Path | None) -> Path:
+    """'' or None → the default model; a shipped model's name → its folder; else a path."""
+    if value is None or str(value) == "":
+        return default_checkpoint_path()
+    if str(value) in shipped_models():
+        return MODELS / str(value)
+    return Path(value).expanduser()

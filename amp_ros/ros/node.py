@@ -32,7 +32,7 @@ from amp_ros.class_store import ClassStore
 from amp_ros.crf import CrfConfig
 from amp_ros.errors import AmpError, InputError
 from amp_ros.image_codec import array_to_fields, image_to_array, image_to_rgb
-from amp_ros.models import default_checkpoint_path
+from amp_ros.models import resolve_checkpoint
 from amp_ros.overlay import render_overlay
 from amp_ros.pipeline import Pipeline, PipelineConfig
 from amp_ros.pseudo_labels import PseudoLabelConfig
@@ -42,7 +42,8 @@ NODE_NAME = "amp_vos"
 
 # name: (default, description, range or choices, read_only)
 _PARAMETERS: dict[str, tuple[object, str, object, bool]] = {
-    "checkpoint": ("", "checkpoint folder; empty = the model shipped with amp_ros", None, True),
+    "checkpoint": ("", "checkpoint: empty = the shipped default, a shipped model's name, or a folder",
+                   None, True),
     "device": ("cpu", "cpu | cuda | auto", ("cpu", "cuda", "auto"), True),
     "threads": (0, "torch CPU threads; 0 = torch's default (all cores)", (0, 256), True),
     "max_side": (0, "processing size (longer side, px); 0 = the checkpoint's", (0, 4096), True),
@@ -189,7 +190,7 @@ class VosNode(Node):
             import torch
 
             torch.set_num_threads(int(self._values["threads"]))
-        path = self._values["checkpoint"] or default_checkpoint_path()
+        path = resolve_checkpoint(self._values["checkpoint"])
         pipeline = Pipeline.from_checkpoint(
             path, device=self._device(), config=pipeline_config(self._values)
         )

@@ -1,0 +1,32 @@
+"""Resolving the node's ``checkpoint`` value: default, shipped name, or folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from amp_ros import models
+from amp_ros.errors import CheckpointError
+
+
+@pytest.fixture()
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(models, "MODELS", tmp_path)
+    monkeypatch.setattr(models, "DEFAULT_MODEL", tmp_path / "default")
+    return tmp_path
+
+
+def test_no_default_model_says_what_is_missing(models_dir: Path) -> None:
+    with pytest.raises(CheckpointError, match="no trained model at .*amp-train"):
+        models.resolve_checkpoint("")
+
+
+def test_names_resolve_to_shipped_folders_and_other_values_are_paths(models_dir: Path) -> None:
+    for name in ("default", "wrn"):
+        (models_dir / name).mkdir()
+        (models_dir / name / "config.json").write_text("{}")
+    assert models.shipped_models() == ["default", "wrn"]
+    assert models.resolve_checkpoint(None) == models_dir / "default"
+    assert models.resolve_checkpoint("wrn") == models_dir / "wrn"
+    assert models.resolve_checkpoint("~/ckpt") == Path.home() / "ckpt"
