@@ -18,7 +18,7 @@ def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_no_default_model_says_what_is_missing(models_dir: Path) -> None:
-    with pytest.raises(CheckpointError, match="no trained model at .*amp-train"):
+    with pytest.raises(CheckpointError, match=r"no trained model at .*amp-train"):
         models.resolve_checkpoint("")
 
 
