@@ -250,6 +250,11 @@ class VosNode(Node):
         try:
             if msg.encoding != "32FC2":
                 raise InputError(f"flow encoding must be 32FC2, got {msg.encoding!r}")
+            if msg.height * msg.width > self._values["max_image_pixels"]:
+                raise InputError(
+                    f"flow {msg.width}×{msg.height} exceeds max_image_pixels "
+                    f"{self._values['max_image_pixels']}"
+                )
             flow = image_to_array(msg)
             if not np.isfinite(flow).all():
                 raise InputError("flow contains NaN or inf")
