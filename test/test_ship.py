@@ -15,8 +15,10 @@ def test_ship_copies_verifies_and_records_scores(tiny_checkpoint: Path, tmp_path
                "F": {"mean": 0.4, "recall": 0.5, "decay": 0.0}, "JF": 0.45}
     metrics.write_text(json.dumps({"dataset": "davis", "sequences": {"b": {}, "a": {}},
                                    "global": figures, "fps": 2.0, "config": {"crf": True}}))
-    dest = tmp_path / "default"
-    assert main(["--checkpoint", str(tiny_checkpoint), "--metrics", str(metrics), "--dest", str(dest)]) == 0
+    dest = tmp_path / "wrn"
+    assert main(["--checkpoint", str(tiny_checkpoint), "--metrics", str(metrics), "--name", "wrn",
+                 "--models", str(tmp_path), "--default"]) == 0
+    assert (tmp_path / "DEFAULT").read_text() == "wrn\n"
     shipped = load_checkpoint(dest)
     (score,) = shipped.training["scores"]
     assert score["global"] == figures and score["sequences"] == ["a", "b"]

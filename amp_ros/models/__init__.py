@@ -1,7 +1,8 @@
 """The models shipped with amp_ros: ``amp_ros/models/<name>/`` (config.json + model.safetensors).
 
-``default`` is what the node loads; other shipped variants are selected by name (the node's
-``checkpoint`` parameter, ``--checkpoint`` of the CLIs), any other value is a folder path.
+The file ``amp_ros/models/DEFAULT`` names the model the node loads by default; other shipped
+models are selected by name (the node's ``checkpoint`` parameter, ``--checkpoint`` of the CLIs),
+and any other value is a checkpoint folder.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 from amp_ros.errors import CheckpointError
 
 MODELS = Path(__file__).resolve().parent
-DEFAULT_MODEL = MODELS / "default"
 
 
 def shipped_models() -> list[str]:
@@ -19,14 +19,21 @@ def shipped_models() -> list[str]:
     return sorted(p.name for p in MODELS.iterdir() if (p / "config.json").is_file())
 
 
+def default_model_name() -> str | None:
+    """The name written in ``amp_ros/models/DEFAULT``, or None when there is none."""
+    marker = MODELS / "DEFAULT"
+    return marker.read_text().strip() or None if marker.is_file() else None
+
+
 def default_checkpoint_path() -> Path:
     """The shipped default checkpoint; CheckpointError says plainly when none is shipped yet."""
-    if not (DEFAULT_MODEL / "config.json").is_file():
+    name = default_model_name()
+    if name is None or not (MODELS / name / "config.json").is_file():
         raise CheckpointError(
-            f"no trained model at {DEFAULT_MODEL}: train one with `amp-train` and ship it with "
-            "`python -m amp_ros.training.ship`, or pass a checkpoint explicitly"
+            f"no trained model in {MODELS} (DEFAULT names {name!r}): train one with `amp-train` "
+            "and ship it with `python -m amp_ros.training.ship`, or pass a checkpoint explicitly"
         )
-    return DEFAULT_MODEL
+    return MODELS / name
 
 
 def resolve_checkpoint(value: str | Path | None) -> Path:

@@ -1,9 +1,10 @@
 """Ship a trained checkpoint as the default model, recording its held-out scores.
 
-``python -m amp_ros.training.ship --checkpoint runs/X/best --metrics OUT/metrics.json
-[--metrics OUT2/metrics.json ...] [--dest amp_ros/models/default]`` copies the weights and the
-config (no optimizer state) and adds each metrics.json's global figures and config under
-``training.scores`` — figures written by the scorer, never typed by hand.
+``python -m amp_ros.training.ship --checkpoint runs/X/best --name wrn [--metrics OUT/metrics.json
+...] [--default]`` copies the weights and the config (no optimizer state) to
+``amp_ros/models/<name>/``, adds each metrics.json's global figures and config under
+``training.scores`` (figures written by the scorer, never typed by hand), and with ``--default``
+makes it the model the node loads.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 from amp_ros.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint
-from amp_ros.models import DEFAULT_MODEL
+from amp_ros.models import MODELS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,8 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="amp-ship", description=__doc__)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, nargs="*", default=[], help="metrics.json files")
-    parser.add_argument("--dest", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--name", required=True, help="folder name under --models")
+    parser.add_argument("--models", type=Path, default=MODELS, help="models folder")
+    parser.add_argument("--default", action="store_true", help="make it the default model")
     args = parser.parse_args(argv)
+    args.dest = args.models / args.name
     load_checkpoint(args.checkpoint)  # verify before shipping
     args.dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.checkpoint / WEIGHTS_FILE, args.dest / WEIGHTS_FILE)
@@ -38,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     config.setdefault("training", {})["scores"] = scores
     (args.dest / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     load_checkpoint(args.dest)
+    if args.default:
+        (args.models / "DEFAULT").write_text(args.name + "\n")
     size = sum(f.stat().st_size for f in args.dest.iterdir()) / 1e6
     print(f"shipped {args.checkpoint} → {args.dest} ({size:.1f} MB, {len(scores)} score record(s))")
     return 0
