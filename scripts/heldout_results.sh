@@ -26,7 +26,7 @@ for model in $MODELS; do
   run "$model" --checkpoint "$model"
   main_runs+=("$model=$OUT/$model")
 done
-first=${MODELS%% *}
+first=${ABLATE:-$(.venv/bin/python -c "from amp_ros.models import default_model_name; print(default_model_name())")}
 run "$first-no-adapt" --checkpoint "$first" --no-adapt
 run "$first-no-crf" --checkpoint "$first" --no-crf
 run "$first-trunk-level-only" --checkpoint "$first" --levels 2
@@ -34,7 +34,34 @@ run "$first-via-ros" --checkpoint "$first" --via ros
 ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-adapt"
                "no CRF=$OUT/$first-no-crf" "one head level (trunk)=$OUT/$first-trunk-level-only"
                "through the ROS node=$OUT/$first-via-ros")
-mkdir -p docs/results
-"${EVAL[@]}" compare "${main_runs[@]}" --out docs/results/models.md
-"${EVAL[@]}" compare "${ablation_runs[@]}" --out docs/results/ablation.md
-echo "wrote docs/results/models.md and docs/results/ablation.md"
+mkdir -p "$OUT/tables"
+"${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"
+"${EVAL[@]}" compare "${ablation_runs[@]}" --out "$OUT/tables/ablation.md"
+.venv/bin/python -m amp_ros.benchmark --checkpoint "$first" > "$OUT/tables/benchmark.md"
+
+# docs/results.md = docs/results.template.md with each {{name}} replaced by OUT/tables/name.md
+# (and {{imprint_check}} by the imprint-check JSON files named in IMPRINT, if any).
+.venv/bin/python - "$OUT/tables" ${IMPRINT:-} <<'PY'
+import json, re, sys
+from pathlib import Path
+tables, imprint = Path(sys.argv[1]), sys.argv[2:]
+text = Path("docs/results.template.md").read_text()
+def table(match):
+    name = match.group(1)
+    if name == "imprint_check":
+        rows = []
+        for path in imprint:
+            d = json.loads(Path(path).read_text())
+            for level, c in d["cosine"].items():
+                rows.append(f"| `{d['checkpoint']}` | {level} | {c['object_proxy_vs_object_head']:.3f} | "
+                            f"{c['background_proxy_vs_background_head']:.3f} | "
+                            f"{c['object_head_vs_background_head']:.3f} | {c['object_proxy_vs_background_proxy']:.3f} |")
+            rows.append(f"| `{d['checkpoint']}` | val J: learned heads {d['val_j']['learned_heads']:.3f}, "
+                        f"imprinted heads {d['val_j']['imprinted_heads']:.3f} | | | | |")
+        head = ("| checkpoint | level | cos(object proxy, object head) | cos(bg proxy, bg head) | "
+                "cos(object head, bg head) | cos(object proxy, bg proxy) |\n|---|---|---:|---:|---:|---:|\n")
+        return head + "\n".join(rows) + f"\n\nSources: {', '.join(f'`{p}`' for p in imprint)}" if rows else "(not run)"
+    return (tables / f"{name}.md").read_text().strip()
+Path("docs/results.md").write_text(re.sub(r"\{\{(\w+)\}\}", table, text))
+print("wrote docs/results.md")
+PY
