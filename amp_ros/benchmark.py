@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from amp_ros.datasets import load_davis, read_frame
 from amp_ros.demo import DEMO_CLIP
-from amp_ros.evaluation.datasets import load_davis, read_frame
 from amp_ros.pipeline import Pipeline
 
 CONFIGS = {

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from amp_ros.datasets import load_davis, read_frame, read_result_mask
 from amp_ros.errors import AmpError
-from amp_ros.evaluation.datasets import load_davis, read_frame, read_result_mask
 from amp_ros.evaluation.run import RunSettings, run_sequences
 from amp_ros.evaluation.scoring import evaluate_results
 from amp_ros.overlay import render_overlay

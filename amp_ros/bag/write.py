@@ -15,7 +15,6 @@ custom_data holds ``amp_ros.sequence``, ``amp_ros.source`` and ``amp_ros.fps``.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -42,7 +41,16 @@ from amp_ros.bag.read import (
     BagError,
     typestore,
 )
-from amp_ros.errors import AmpError
+from amp_ros.datasets import (
+    IMAGE_SUFFIXES,
+    DatasetError,
+    VideoSequence,
+    image_files,
+    load_sequence,
+    read_frame,
+)
+from amp_ros.datasets import davis_sequences as davis_sequences  # re-exported: amp-bag lists
+from amp_ros.datasets import fbms_sequences as fbms_sequences  # the sequences to convert
 from amp_ros.image_codec import array_to_fields
 
 if TYPE_CHECKING:
@@ -51,11 +59,6 @@ if TYPE_CHECKING:
 STAMP_START_NS = 1_700_000_000 * 1_000_000_000  # 2023-11-14T22:13:20Z, fixed for repeatability
 DEFAULT_FPS = 24.0
 FLOW_METHODS = ("none", "dis")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
-
-
-class DatasetError(AmpError):
-    """A dataset root, sequence, frame or annotation is missing or malformed."""
 
 
 @dataclass(frozen=True)
@@ -217,82 +220,41 @@ def write_bag(
 
 
 # ---------------------------------------------------------------------------------------------
-# Image files
+# DAVIS and FBMS-59, read by amp_ros.datasets
 
 
-def _natural_key(path: Path) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+def _sequence_frames(sequence: VideoSequence) -> Iterator[SourceFrame]:
+    """Every frame of ``sequence`` with its ground truth (mono8 0/255) where it has one."""
+    gt_index = {frame: k for k, frame in enumerate(sequence.gt_frames)}
+    for index, path in enumerate(sequence.frames):
+        k = gt_index.get(index)
+        gt = np.where(sequence.read_gt(k), 255, 0).astype(np.uint8) if k is not None else None
+        yield SourceFrame(path.stem, read_frame(path), gt)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(files, key=_natural_key)
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """Load an image file as H×W×3 uint8 RGB; raises DatasetError if it cannot be decoded."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DatasetError(f"cannot read image {str(path)!r}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def read_mask(path: Path) -> np.ndarray:
-    """Load an annotation as an H×W uint8 mask: 255 where any object is, 0 elsewhere."""
-    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        raise DatasetError(f"cannot read mask {str(path)!r}")
-    if pixels.ndim == 3:
-        pixels = pixels[:, :, :3].max(axis=2)
-    return np.where(pixels > 0, 255, 0).astype(np.uint8)
-
-
-# ---------------------------------------------------------------------------------------------
-# DAVIS: JPEGImages/[480p/]<seq>/NNNNN.jpg, Annotations/[480p/]<seq>/NNNNN.png
-
-
-def _davis_dir(root: Path, kind: str) -> Path:
-    base = root / kind
-    return base / "480p" if (base / "480p").is_dir() else base
-
-
-def davis_sequences(root: str | Path) -> list[str]:
-    """The sequence names of a DAVIS root (JPEGImages/480p/<seq> or JPEGImages/<seq>)."""
-    root = Path(root)
-    images = _davis_dir(root, "JPEGImages")
-    if not images.is_dir():
-        raise DatasetError(
-            f"{str(root)!r} is not a DAVIS root: expected {str(root / 'JPEGImages')!r}"
-        )
-    return sorted(p.name for p in images.iterdir() if p.is_dir() and _image_files(p))
-
-
-def _missing_sequence(kind: str, root: Path, sequence: str, known: list[str]) -> DatasetError:
-    shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
-    return DatasetError(
-        f"{kind} root {str(root)!r} has no sequence {sequence!r}; "
-        f"it has {len(known)}: {shown or 'none'}"
+def _dataset_to_bag(
+    dataset: str,
+    root: str | Path,
+    sequence: str,
+    out: str | Path,
+    *,
+    fps: float,
+    flow: str,
+    progress: bool,
+    overwrite: bool,
+) -> WrittenBag:
+    video = load_sequence(dataset, root, sequence)
+    return write_bag(
+        out,
+        _sequence_frames(video),
+        sequence=sequence,
+        source=dataset,
+        fps=fps,
+        flow=flow,
+        total=len(video.frames),
+        progress=progress,
+        overwrite=overwrite,
     )
-
-
-def davis_frames(root: str | Path, sequence: str) -> list[tuple[str, Path, Path | None]]:
-    """(name, image path, annotation path or None) for every frame of a DAVIS sequence."""
-    root = Path(root)
-    known = davis_sequences(root)
-    if sequence not in known:
-        raise _missing_sequence("DAVIS", root, sequence, known)
-    images = _image_files(_davis_dir(root, "JPEGImages") / sequence)
-    annotations = _davis_dir(root, "Annotations") / sequence
-    result = []
-    for image in images:
-        mask = annotations / f"{image.stem}.png"
-        result.append((image.stem, image, mask if mask.is_file() else None))
-    return result
-
-
-def _load(items: list[tuple[str, Path, Path | None]]) -> Iterator[SourceFrame]:
-    for name, image, mask in items:
-        yield SourceFrame(name, read_rgb(image), read_mask(mask) if mask is not None else None)
 
 
 def davis_to_bag(
@@ -306,153 +268,8 @@ def davis_to_bag(
     overwrite: bool = False,
 ) -> WrittenBag:
     """Convert one DAVIS sequence (frames and ground-truth masks) into a bag at ``out``."""
-    items = davis_frames(root, sequence)
-    return write_bag(
-        out,
-        _load(items),
-        sequence=sequence,
-        source="davis",
-        fps=fps,
-        flow=flow,
-        total=len(items),
-        progress=progress,
-        overwrite=overwrite,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# FBMS-59: [Trainingset|Testset/]<seq>/<seq>_NN.jpg, <seq>.bmf (frame list),
-# <seq>/GroundTruth/<seq>Def.dat + sparse .pgm/.ppm masks (region 0 = background)
-
-_FBMS_SETS = ("", "Trainingset", "Testset")
-
-
-def fbms_sequences(root: str | Path) -> list[str]:
-    """The sequence names under an FBMS-59 root (itself, Trainingset/ and Testset/)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"FBMS root {str(root)!r} is not a directory")
-    names = set()
-    for sub in _FBMS_SETS:
-        folder = root / sub
-        if folder.is_dir():
-            names.update(p.name for p in folder.iterdir() if p.is_dir() and _image_files(p))
-    return sorted(names)
-
-
-def _fbms_dir(root: Path, sequence: str) -> Path:
-    for sub in _FBMS_SETS:
-        folder = root / sub / sequence
-        if folder.is_dir() and _image_files(folder):
-            return folder
-    raise _missing_sequence("FBMS", root, sequence, fbms_sequences(root))
-
-
-def _fbms_images(folder: Path) -> list[Path]:
-    bmf = folder / f"{folder.name}.bmf"
-    by_stem = {p.stem: p for p in _image_files(folder)}
-    if not bmf.is_file():
-        return list(by_stem.values())
-    listed = bmf.read_text().split()[2:]  # header: "<frames> <views>"
-    images = []
-    for entry in listed:
-        stem = Path(entry).stem
-        if stem not in by_stem:
-            raise DatasetError(f"{str(bmf)!r} lists {entry!r} but {folder} has no such image")
-        images.append(by_stem[stem])
-    return images
-
-
-@dataclass(frozen=True)
-class _FbmsAnnotation:
-    frame: int  # 0-based index into the frame list
-    path: Path
-    input_stem: str
-
-
-def _parse_def_dat(path: Path) -> tuple[list[int], list[_FbmsAnnotation]]:
-    """Region scales (grey or packed 0xRRGGBB) and annotated frames of a <seq>Def.dat."""
-    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
-    scales: list[int] = []
-    annotations: list[_FbmsAnnotation] = []
-    frame: int | None = None
-    file_name: str | None = None
-    try:
-        for i, line in enumerate(lines):
-            value = lines[i + 1] if i + 1 < len(lines) else ""
-            if line.startswith("Scale of region"):
-                scales.append(int(value))
-            elif line.startswith("Frame number"):
-                frame = int(value)
-            elif line.startswith("File name"):
-                file_name = value
-            elif line.startswith("Input file name"):
-                if frame is None or file_name is None:
-                    raise ValueError("'Input file name' before 'Frame number'/'File name'")
-                annotations.append(
-                    _FbmsAnnotation(frame, path.parent / Path(file_name).name, Path(value).stem)
-                )
-                frame = file_name = None
-    except ValueError as err:
-        raise DatasetError(f"cannot parse FBMS definition file {str(path)!r}: {err}") from err
-    return scales, annotations
-
-
-def _trailing_number(stem: str) -> int | None:
-    match = re.search(r"(\d+)(?:_gt)?$", stem)
-    return int(match.group(1)) if match else None
-
-
-def _fbms_annotations(
-    folder: Path, images: list[Path]
-) -> tuple[dict[int, Path], tuple[int, ...] | None]:
-    """Frame index -> annotation path, and the background colour (None: guess per file)."""
-    gt_dir = folder / "GroundTruth"
-    if not gt_dir.is_dir():
-        return {}, None
-    stems = {p.stem: i for i, p in enumerate(images)}
-    defs = sorted(gt_dir.glob("*Def.dat"))
-    if defs:
-        scales, annotations = _parse_def_dat(defs[0])
-        result = {}
-        for ann in annotations:
-            index = stems.get(ann.input_stem, ann.frame)
-            if not 0 <= index < len(images):
-                raise DatasetError(
-                    f"{str(defs[0])!r} annotates frame {ann.frame}, "
-                    f"but the sequence has {len(images)} frames"
-                )
-            path = ann.path
-            if not path.is_file():  # Def.dat files sometimes name .ppm where .pgm lies
-                options = [path.with_suffix(s) for s in (".pgm", ".ppm", ".png")]
-                path = next((p for p in options if p.is_file()), path)
-            result[index] = path
-        return result, ((scales[0],) if scales else None)
-    numbers = {_trailing_number(p.stem): i for i, p in enumerate(images)}
-    result = {}
-    for path in sorted(gt_dir.iterdir()):
-        if path.suffix.lower() not in (".pgm", ".ppm", ".png") or "PROB" in path.name:
-            continue
-        number = _trailing_number(path.stem)
-        if number in numbers:
-            result[numbers[number]] = path
-    return result, None
-
-
-def _fbms_mask(path: Path, background: tuple[int, ...] | None) -> np.ndarray:
-    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        raise DatasetError(f"cannot read FBMS annotation {str(path)!r}")
-    if pixels.ndim == 3:
-        rgb = cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_BGR2RGB).astype(np.int64)
-        packed = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
-        # Without a Def.dat, colour (PPM) annotations have a white background.
-        bg = background[0] if background is not None else 0xFFFFFF
-        foreground = packed != bg
-    else:
-        bg = background[0] if background is not None else 0
-        foreground = pixels != bg
-    return np.where(foreground, 255, 0).astype(np.uint8)
+    return _dataset_to_bag("davis", root, sequence, out, fps=fps, flow=flow, progress=progress,
+                           overwrite=overwrite)  # fmt: skip
 
 
 def fbms_to_bag(
@@ -465,28 +282,12 @@ def fbms_to_bag(
     progress: bool = False,
     overwrite: bool = False,
 ) -> WrittenBag:
-    """Convert one FBMS-59 sequence into a bag; all objects of the sparse masks are foreground."""
-    folder = _fbms_dir(Path(root), sequence)
-    images = _fbms_images(folder)
-    annotations, background = _fbms_annotations(folder, images)
+    """Convert one FBMS-59 sequence into a bag; all objects of the sparse masks are foreground.
 
-    def frames() -> Iterator[SourceFrame]:
-        for index, image in enumerate(images):
-            ann = annotations.get(index)
-            gt = _fbms_mask(ann, background) if ann is not None else None
-            yield SourceFrame(image.stem, read_rgb(image), gt)
-
-    return write_bag(
-        out,
-        frames(),
-        sequence=sequence,
-        source="fbms",
-        fps=fps,
-        flow=flow,
-        total=len(images),
-        progress=progress,
-        overwrite=overwrite,
-    )
+    ``root`` is a set folder or the FBMS-59 folder holding Trainingset/ and Testset/.
+    """
+    return _dataset_to_bag("fbms", root, sequence, out, fps=fps, flow=flow, progress=progress,
+                           overwrite=overwrite)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,12 +346,12 @@ def video_to_bag(
     if resize is not None and (len(resize) != 2 or min(resize) <= 0):
         raise ValueError(f"resize must be (width, height) with positive sizes, got {resize}")
     if source.is_dir():
-        files = _image_files(source)[:max_frames]
+        files = image_files(source)[:max_frames]
         if not files:
             raise DatasetError(
                 f"folder {str(source)!r} has no images ({', '.join(IMAGE_SUFFIXES)})"
             )
-        frames: Iterator[SourceFrame] = (SourceFrame(p.stem, read_rgb(p)) for p in files)
+        frames: Iterator[SourceFrame] = (SourceFrame(p.stem, read_frame(p)) for p in files)
         native_fps, total = 0.0, len(files)
     elif source.is_file():
         frames, native_fps, total = _video_frames(source, max_frames)

@@ -1,4 +1,4 @@
-"""Offline evaluation: DAVIS-2016 / FBMS-59 measures, dataset readers, scoring and reports.
+"""Offline evaluation: DAVIS-2016 / FBMS-59 measures, scoring and reports (readers: amp_ros.datasets).
 
 ROS-free (numpy, OpenCV; matplotlib only when plotting). Typical use::
 
@@ -10,7 +10,7 @@ or, from in-memory masks, ``score_sequence(preds, gts)`` per sequence and ``summ
 
 from __future__ import annotations
 
-from amp_ros.evaluation.datasets import (
+from amp_ros.datasets import (
     VideoSequence,
     load_dataset,
     load_davis,

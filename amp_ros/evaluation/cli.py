@@ -22,8 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from amp_ros.datasets import DATASETS, VideoSequence, load_dataset
 from amp_ros.errors import AmpError, InputError
-from amp_ros.evaluation.datasets import DATASETS, VideoSequence, load_dataset
 from amp_ros.evaluation.scoring import evaluate_results
 
 

@@ -16,8 +16,8 @@ from std_srvs.srv import Trigger
 
 from amp_ros.bag.replay import replay_bag
 from amp_ros.bag.write import SourceFrame, write_bag
+from amp_ros.datasets import VideoSequence, read_frame
 from amp_ros.errors import AmpError
-from amp_ros.evaluation.datasets import VideoSequence, read_frame
 from amp_ros.evaluation.run import RunSettings, RunStats
 from amp_ros.ros.node_process import NodeProcess, ros_env
 

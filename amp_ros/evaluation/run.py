@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from amp_ros.datasets import VideoSequence, read_frame, write_mask
 from amp_ros.errors import InputError
-from amp_ros.evaluation.datasets import VideoSequence, read_frame, write_mask
 from amp_ros.pipeline import Pipeline
 
 

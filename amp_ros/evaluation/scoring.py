@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from amp_ros.datasets import VideoSequence, read_result_mask
 from amp_ros.errors import InputError
-from amp_ros.evaluation.datasets import VideoSequence, read_result_mask
 from amp_ros.evaluation.measures import (
     DEFAULT_BOUND_TH,
     RegionScores,

@@ -17,7 +17,6 @@ so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,16 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from amp_ros.datasets import (
+    davis_sequences,
+    load_davis,
+    read_davis_mask,
+    read_frame,
+)
 from amp_ros.errors import InputError
 from amp_ros.flow import compute_dis_flow
 from amp_ros.inference import internal_size
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DIS_PRESET = "medium"  # the pipeline's default (PipelineConfig.dis_preset)
 DEFAULT_CACHE = Path(".cache")
 
@@ -58,15 +62,6 @@ class SequenceData:
         return len(self.frames)
 
 
-def _natural_key(path: Path) -> list[object]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
-
-
-def _level(folder: Path) -> Path:
-    """``folder/480p`` when that level exists, else ``folder``."""
-    return folder / "480p" if (folder / "480p").is_dir() else folder
-
-
 def dataset_name(root: str | Path) -> str:
     """The name a data folder goes by (its folder name)."""
     return Path(root).resolve().name
@@ -74,38 +69,25 @@ def dataset_name(root: str | Path) -> str:
 
 def list_sequences(root: str | Path) -> list[str]:
     """Sequence names of a DAVIS-layout folder (those with annotations), sorted."""
-    root = Path(root)
-    images, annotations = root / "JPEGImages", root / "Annotations"
-    for folder in (images, annotations):
-        if not folder.is_dir():
-            raise InputError(f"{root} is not a DAVIS-layout dataset: {folder} is missing")
-    return sorted(p.name for p in _level(annotations).iterdir() if p.is_dir())
+    return davis_sequences(root)
 
 
 def sequence_files(root: str | Path, name: str) -> tuple[list[Path], list[Path]]:
     """(frame paths, mask paths) of one sequence, in frame order; every frame needs a mask."""
-    root = Path(root)
-    frame_dir = _level(root / "JPEGImages") / name
-    mask_dir = _level(root / "Annotations") / name
-    if not frame_dir.is_dir():
-        raise InputError(f"sequence {name!r}: frames folder {frame_dir} is missing")
-    frames = sorted(
-        (p for p in frame_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key
-    )
-    masks = {p.stem: p for p in mask_dir.glob("*.png")}
-    missing = [p.name for p in frames if p.stem not in masks]
+    (sequence,) = load_davis(root, sequences=[name])
+    frames = list(sequence.frames)  # load_davis: at least one mask, each with its frame
+    masks = dict(zip(sequence.gt_frames, sequence.gt_paths, strict=True))
+    missing = [p.name for i, p in enumerate(frames) if i not in masks]
     if missing:
-        raise InputError(f"sequence {name!r}: frame(s) {missing[:3]} have no mask in {mask_dir}")
-    if not frames:
-        raise InputError(f"sequence {name!r}: no frames in {frame_dir}")
-    return frames, [masks[p.stem] for p in frames]
+        raise InputError(
+            f"sequence {name!r}: frame(s) {missing[:3]} have no mask in "
+            f"{sequence.gt_paths[0].parent}"
+        )
+    return frames, [masks[i] for i in range(len(frames))]
 
 
 def _read_frame(path: Path, max_side: int) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"cannot read frame {path}")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = read_frame(path)
     h, w = internal_size(*rgb.shape[:2], max_side)
     if (h, w) != rgb.shape[:2]:
         rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
@@ -113,11 +95,8 @@ def _read_frame(path: Path, max_side: int) -> np.ndarray:
 
 
 def _read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """Mask as h×w uint8 0/1 (grey > 127 is object), area-resized then thresholded at 0.5."""
-    grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if grey is None:
-        raise InputError(f"cannot read mask {path}")
-    binary = (grey > 127).astype(np.float32)
+    """Mask as h×w uint8 0/1 (read_davis_mask), area-resized then thresholded at 0.5."""
+    binary = read_davis_mask(path).astype(np.float32)
     if binary.shape != size:
         binary = cv2.resize(binary, (size[1], size[0]), interpolation=cv2.INTER_AREA)
     return (binary >= 0.5).astype(np.uint8)
