@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = [read_frame(p) for p in sequence.frames[: args.frames + 1]]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__} with {torch.get_num_threads()} threads, device {args.device}; "
-          f"frames {frames[0].shape[1]}×{frames[0].shape[0]}, checkpoint {checkpoint}")
+          f"frames {frames[0].shape[1]}×{frames[0].shape[0]}, checkpoint {checkpoint}\n")
     stages = ("flow", "network", "crf", "adapt", "output", "total")
     print("| config | " + " | ".join(f"{s} ms (median / p90)" for s in stages) + " | fps |")
     print("|---|" + "---:|" * (len(stages) + 1))

@@ -172,7 +172,7 @@ def _run_compare(args: argparse.Namespace) -> int:
 
     runs, sources = {}, {}
     for spec in args.runs:
-        label, sep, folder = spec.partition("=")
+        label, sep, folder = spec.rpartition("=")  # labels may contain "=", folders not
         if not sep:
             raise InputError(f"expected LABEL=DIR, got {spec!r}")
         path = Path(folder) / "metrics.json"
