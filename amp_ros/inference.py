@@ -54,6 +54,15 @@ def internal_size(height: int, width: int, max_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def shrink_frame(frame: np.ndarray, max_side: int) -> np.ndarray:
+    """An H×W×3 frame area-resized to the internal size (unchanged when already small enough)."""
+    height, width = frame.shape[:2]
+    h, w = internal_size(height, width, max_side)
+    if (h, w) == (height, width):
+        return frame
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+
+
 def to_tensor(rgb: np.ndarray, config: InputConfig) -> torch.Tensor:
     """H×W×3 uint8 → 1×3×H×W float32, scaled to [0, 1] then mean/std normalised."""
     tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
@@ -72,10 +81,8 @@ def prepare_inputs(
     frame = check_frame(frame)
     height, width = frame.shape[:2]
     flow = check_flow(flow, height, width)
-    h, w = internal_size(height, width, config.max_side)
-    if (h, w) != (height, width):
-        frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-        flow = resize_flow(flow, h, w)
+    frame = shrink_frame(frame, config.max_side)
+    flow = resize_flow(flow, *frame.shape[:2])
     return frame, flow_to_rgb(flow)
 
 

@@ -20,7 +20,7 @@ from amp_ros.classifier import ClassifierState
 from amp_ros.crf import CrfConfig, refine
 from amp_ros.errors import EmptyMaskError, InputError
 from amp_ros.flow import check_flow, compute_dis_flow, resize_flow
-from amp_ros.inference import Prediction, check_frame, internal_size, predict, upsample
+from amp_ros.inference import Prediction, check_frame, predict, shrink_frame, upsample
 from amp_ros.proxies import nmap
 from amp_ros.pseudo_labels import PseudoLabelConfig, pseudo_labels
 
@@ -109,7 +109,7 @@ class Pipeline:
         height, width = frame.shape[:2]
         if flow is not None:
             flow = check_flow(flow, height, width)
-        small = self._shrink(frame)
+        small = shrink_frame(frame, self.checkpoint.input.max_side)
         small_h, small_w = small.shape[:2]
         if flow is not None:
             small_flow, source = resize_flow(flow, small_h, small_w), "given"
@@ -168,7 +168,7 @@ class Pipeline:
         else:
             frame = check_frame(frame)
             size = frame.shape[:2]
-            small = self._shrink(frame)
+            small = shrink_frame(frame, self.checkpoint.input.max_side)
             zero = np.zeros((*small.shape[:2], 2), np.float32)
             prediction = predict(self.model, small, zero, self.checkpoint.input)
         mask = np.asarray(mask)
@@ -239,13 +239,6 @@ class Pipeline:
             torch.cat([w[base], t.to(w.device, w.dtype)]) for w, t in zip(current.weights, taught.weights)
         )
         self.classifier.restore_state(ClassifierState(tuple(ids), tuple(names), weights, current.log_scale))
-
-    def _shrink(self, frame: np.ndarray) -> np.ndarray:
-        height, width = frame.shape[:2]
-        h, w = internal_size(height, width, self.checkpoint.input.max_side)
-        if (h, w) == (height, width):
-            return frame
-        return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
 
     def _self_adapt(self, prediction: Prediction, object_probability: np.ndarray) -> bool:
         labels = pseudo_labels(object_probability, self.config.pseudo)

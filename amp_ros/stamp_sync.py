@@ -4,10 +4,15 @@ on PyPI; this is the 30-line part of it the node needs)."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 A = TypeVar("A")
 B = TypeVar("B")
+
+
+def stamp_ns(header: Any) -> int:
+    """A std_msgs/Header's stamp in integer nanoseconds (rclpy or rosbags message)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 class StampPairer(Generic[A, B]):

@@ -29,6 +29,7 @@ from amp_interfaces.srv import Teach
 from amp_ros.image_codec import array_to_fields
 from amp_ros.ros import node_process
 from amp_ros.ros.node_process import START_TIMEOUT
+from amp_ros.stamp_sync import stamp_ns as header_stamp_ns
 
 REPO = node_process.REPO
 FASTDDS_PROFILES = node_process.fastdds_profile()
@@ -222,7 +223,7 @@ def image_msg(array: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id: str
 
 def stamp_ns(msg: Any) -> int:
     """A message's header stamp in nanoseconds."""
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+    return header_stamp_ns(msg.header)
 
 
 def pixels(msg: Image) -> np.ndarray:

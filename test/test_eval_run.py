@@ -13,8 +13,6 @@ import torch
 
 from amp_ros.evaluation.cli import main
 
-pytest.importorskip("amp_interfaces.srv")
-
 
 @pytest.fixture()
 def davis_fixture(tmp_path: Path, make_frame) -> Path:

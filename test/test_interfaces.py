@@ -7,15 +7,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import rclpy  # a hard dependency: missing ROS wheels must fail the suite, not skip it
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image
 
-rclpy = pytest.importorskip("rclpy")
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-
-# Not skipped when missing: a venv with rclpy must have amp_interfaces built (see Makefile).
-from amp_interfaces.srv import Forget, Teach  # noqa: E402
+# `make venv` builds amp_interfaces; a missing build fails here instead of skipping.
+from amp_interfaces.srv import Forget, Teach
 
 HEIGHT, WIDTH = 480, 854
 DOMAIN_ID = "58"  # unique to this test module

@@ -17,19 +17,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import rclpy  # a hard dependency: missing ROS wheels must fail, not skip
+from rclpy.context import Context
 
 from amp_ros.bag import read_frames, write_bag
-from amp_ros.bag.write import SourceFrame
-
-rclpy = pytest.importorskip("rclpy")
-from rclpy.context import Context  # noqa: E402
-
-from amp_ros.bag.replay import (  # noqa: E402
+from amp_ros.bag.replay import (
     ReplayError,
     ReplayTimeoutError,
-    default_fastdds_profile,
     replay_bag,
 )
+from amp_ros.bag.write import SourceFrame
+from amp_ros.ros.node_process import fastdds_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 H, W, N = 48, 64, 6
@@ -96,7 +94,7 @@ def ros_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process's ROS domain, localhost discovery and the SHM profile (before rclpy.init)."""
     monkeypatch.setenv("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    profile = default_fastdds_profile()
+    profile = fastdds_profile()
     assert profile is not None and profile.parent == ROOT / "config"
     monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
 

@@ -233,9 +233,10 @@ def _expand_bags(paths: Sequence[Path]) -> list[Path]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from amp_ros.bag.replay import PROFILE_ENV, default_fastdds_profile
+    from amp_ros.bag.replay import PROFILE_ENV
+    from amp_ros.ros.node_process import fastdds_profile
 
-    if PROFILE_ENV not in os.environ and (profile := default_fastdds_profile()) is not None:
+    if PROFILE_ENV not in os.environ and (profile := fastdds_profile()) is not None:
         os.environ[PROFILE_ENV] = str(profile)  # before rclpy.init, which replay_bag does
     from amp_ros.bag.replay import replay_bag
 

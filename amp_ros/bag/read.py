@@ -18,6 +18,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from amp_ros.errors import AmpError
 from amp_ros.image_codec import image_to_array, image_to_rgb
+from amp_ros.stamp_sync import stamp_ns
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -61,11 +62,6 @@ class BagFrame(NamedTuple):
 def typestore() -> Typestore:
     """The ROS 2 Kilted message types that amp_ros bags use."""
     return get_typestore(Stores.ROS2_KILTED)
-
-
-def stamp_ns(header: Any) -> int:
-    """A header's stamp in integer nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 def bag_path(path: str | Path) -> Path:

@@ -13,14 +13,14 @@ Protocol with the segmentation node (``amp_vos``):
 
 Lockstep mode sends a frame only after the previous frame's mask came back (deterministic
 scoring); rate mode sends frames at their bag times scaled by ``rate`` (a slow node drops frames,
-as it would live). Set ``FASTDDS_DEFAULT_PROFILES_FILE`` (see :func:`default_fastdds_profile`)
-before the first ``rclpy.init`` of the process: 480×854 frames need its 16 MB shared memory.
+as it would live). Set ``FASTDDS_DEFAULT_PROFILES_FILE`` (see
+:func:`amp_ros.ros.node_process.fastdds_profile`) before the first ``rclpy.init`` of the
+process: 480×854 frames need its 16 MB shared memory.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,11 +48,11 @@ from amp_ros.bag.read import (
     BagError,
     BagFrame,
     FrameBag,
-    stamp_ns,
     typestore,
 )
 from amp_ros.errors import InputError
 from amp_ros.image_codec import array_to_fields, image_to_array
+from amp_ros.stamp_sync import stamp_ns
 
 if TYPE_CHECKING:
     from rclpy.node import Node
@@ -61,7 +61,6 @@ IMAGE_OUT_TOPIC = "/amp_vos/image"
 FLOW_OUT_TOPIC = "/amp_vos/flow"
 MASK_IN_TOPIC = "/amp_vos/mask"
 PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
-PROFILE_NAME = "fastdds_shm.xml"
 
 QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -127,14 +126,6 @@ class ReplayStats:
                 f"max {lat.max():.1f} ms"
             )
         return text + f", {self.wall_s:.1f} s"
-
-
-def default_fastdds_profile() -> Path | None:
-    """The amp_ros Fast DDS profile: config/ of a source checkout or share/amp_ros/config/."""
-    candidates = [Path(__file__).resolve().parents[2] / "config" / PROFILE_NAME]
-    prefixes = [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]
-    candidates += [Path(p) / "share" / "amp_ros" / "config" / PROFILE_NAME for p in prefixes if p]
-    return next((path for path in candidates if path.is_file()), None)
 
 
 def _stamp_fields(stamp: int) -> tuple[int, int]:

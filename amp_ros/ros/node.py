@@ -36,7 +36,7 @@ from amp_ros.models import resolve_checkpoint
 from amp_ros.overlay import render_overlay
 from amp_ros.pipeline import Pipeline, PipelineConfig
 from amp_ros.pseudo_labels import PseudoLabelConfig
-from amp_ros.stamp_sync import StampPairer
+from amp_ros.stamp_sync import StampPairer, stamp_ns
 
 NODE_NAME = "amp_vos"
 
@@ -109,10 +109,6 @@ def pipeline_config(values: dict[str, object]) -> PipelineConfig:
         ),
         mask_threshold=float(values["mask_threshold"]),
     )
-
-
-def _stamp_ns(msg: Image) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 class VosNode(Node):
@@ -236,7 +232,7 @@ class VosNode(Node):
             self._reject(f"frame rejected: {err}")
             return
         if self._use_flow_topic():
-            pair = self._pairer.add_first(_stamp_ns(msg), (msg.header, frame))
+            pair = self._pairer.add_first(stamp_ns(msg.header), (msg.header, frame))
             if pair is not None:
                 _, (header, frame), flow = pair
                 self._offer(header, frame, flow)
@@ -264,7 +260,7 @@ class VosNode(Node):
         # Only decodable flow counts as "the topic is alive": a topic sending garbage must not
         # keep auto mode from falling back to DIS.
         self._last_flow_time = time.monotonic()
-        pair = self._pairer.add_second(_stamp_ns(msg), flow)
+        pair = self._pairer.add_second(stamp_ns(msg.header), flow)
         if pair is not None:
             _, (header, frame), flow = pair
             self._offer(header, frame, flow)

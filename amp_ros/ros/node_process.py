@@ -15,16 +15,18 @@ from pathlib import Path
 from rclpy.node import Node
 
 REPO = Path(__file__).resolve().parents[2]
+PROFILE_NAME = "fastdds_shm.xml"
 SERVICES = ("/amp/teach", "/amp/forget", "/amp/reset")
 START_TIMEOUT = 60.0  # the node imports torch and loads a checkpoint
 
 
-def fastdds_profile() -> Path:
-    """config/fastdds_shm.xml of this checkout (or of the installed share folder)."""
-    local = REPO / "config" / "fastdds_shm.xml"
-    if local.is_file():
-        return local
-    return Path(sys.prefix) / "share" / "amp_ros" / "config" / "fastdds_shm.xml"
+def fastdds_profile() -> Path | None:
+    """The amp_ros Fast DDS profile: config/ of a source checkout, else share/amp_ros/config/ of
+    the Python prefix or an ament prefix; None when none is found."""
+    candidates = [REPO / "config" / PROFILE_NAME]
+    prefixes = [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]
+    candidates += [Path(p) / "share" / "amp_ros" / "config" / PROFILE_NAME for p in prefixes if p]
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def ros_env(domain_id: int, *, threads: int | None = None) -> dict[str, str]:
@@ -36,9 +38,11 @@ def ros_env(domain_id: int, *, threads: int | None = None) -> dict[str, str]:
     env.update(
         ROS_DOMAIN_ID=str(domain_id),
         ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        FASTDDS_DEFAULT_PROFILES_FILE=str(fastdds_profile()),
         PYTHONUNBUFFERED="1",
     )
+    profile = fastdds_profile()
+    if profile is not None:
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)

@@ -3,7 +3,7 @@
 A dataset folder has ``JPEGImages/<seq>/NNNNN.jpg`` and ``Annotations/<seq>/NNNNN.png`` (masks
 0/255), optionally with a resolution level (``JPEGImages/480p/<seq>/``, as DAVIS ships it).
 Every frame must be annotated. Frames are shrunk once, exactly as the pipeline shrinks them
-(``internal_size`` + ``cv2.INTER_AREA``), and kept in memory.
+(``amp_ros.inference.shrink_frame``), and kept in memory.
 
 Flow, as the pipeline computes it: DIS (preset ``medium``, the pipeline's default) from the
 previous small frame to the current one, in the previous frame's pixel grid. Frame 0 has no
@@ -33,7 +33,7 @@ from amp_ros.datasets import (
 )
 from amp_ros.errors import InputError
 from amp_ros.flow import compute_dis_flow
-from amp_ros.inference import internal_size
+from amp_ros.inference import shrink_frame
 
 DIS_PRESET = "medium"  # the pipeline's default (PipelineConfig.dis_preset)
 DEFAULT_CACHE = Path(".cache")
@@ -87,11 +87,7 @@ def sequence_files(root: str | Path, name: str) -> tuple[list[Path], list[Path]]
 
 
 def _read_frame(path: Path, max_side: int) -> np.ndarray:
-    rgb = read_frame(path)
-    h, w = internal_size(*rgb.shape[:2], max_side)
-    if (h, w) != rgb.shape[:2]:
-        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-    return rgb
+    return shrink_frame(read_frame(path), max_side)
 
 
 def _read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
