@@ -8,7 +8,7 @@ Stateless network + per-video state (the proxies, the previous frame), as in Cut
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -17,30 +17,16 @@ import torch
 
 from amp_ros.checkpoint import Checkpoint, load_checkpoint
 from amp_ros.classifier import ClassifierState
-from amp_ros.crf import CrfConfig, refine
+from amp_ros.crf import refine
 from amp_ros.errors import EmptyMaskError, InputError
 from amp_ros.flow import check_flow, compute_dis_flow, resize_flow
 from amp_ros.inference import Prediction, check_frame, predict, shrink_frame, upsample
 from amp_ros.proxies import nmap
-from amp_ros.pseudo_labels import PseudoLabelConfig, pseudo_labels
+from amp_ros.pseudo_labels import pseudo_labels
+from amp_ros.settings import PipelineConfig
 
 BACKGROUND, OBJECT = "background", "object"
 MAX_CLASS_ID = 254  # label images are mono8 and 255 means "ignore"
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Run-time settings; all can change between frames (see :meth:`Pipeline.configure`)."""
-
-    adapt: bool = True
-    alpha: float = 0.001  # self-adaptation rate per frame (AMP eq. 2)
-    teach_alpha: float = 0.26  # rate for teaching a label that exists already
-    pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
-    crf: bool = True
-    crf_config: CrfConfig = field(default_factory=CrfConfig)
-    dis_preset: str = "medium"
-    mask_threshold: float = 0.5
-    head_levels: tuple[int, ...] | None = None  # None = every level (a subset is an ablation)
 
 
 @dataclass

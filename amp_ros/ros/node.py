@@ -34,8 +34,9 @@ from amp_ros.errors import AmpError, InputError
 from amp_ros.image_codec import array_to_fields, image_to_array, image_to_rgb
 from amp_ros.models import resolve_checkpoint
 from amp_ros.overlay import render_overlay
-from amp_ros.pipeline import Pipeline, PipelineConfig
+from amp_ros.pipeline import Pipeline
 from amp_ros.pseudo_labels import PseudoLabelConfig
+from amp_ros.settings import PipelineConfig
 from amp_ros.stamp_sync import StampPairer, stamp_ns
 
 NODE_NAME = "amp_vos"

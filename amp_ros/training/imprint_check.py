@@ -113,14 +113,14 @@ def run(checkpoint_dir: str, data: Sequence[str], frames: int, val_sequences: Se
     }
     if val_sel:
         val_seqs = load_sequences(val_sel, input_config.max_side, cache=cache)
-        learned_j, learned_per = validate(model, val_seqs, input_config, val_stride)
+        learned_j, learned_per, _, _ = validate(model, val_seqs, input_config, val_stride)
         original = classifier.export_state()
         rows = [[proxies[name][lv] for name in original.names] for lv in range(len(levels))]
         imprinted = ClassifierState(ids=original.ids, names=original.names,
                                     weights=tuple(torch.stack(r) for r in rows),
                                     log_scale=original.log_scale)
         classifier.restore_state(imprinted)
-        imprinted_j, imprinted_per = validate(model, val_seqs, input_config, val_stride)
+        imprinted_j, imprinted_per, _, _ = validate(model, val_seqs, input_config, val_stride)
         classifier.restore_state(original)
         result["val_j"] = {"learned_heads": learned_j, "imprinted_heads": imprinted_j,
                            "learned_per_sequence": learned_per,

@@ -64,6 +64,7 @@ from amp_ros.training.data import (
     list_sequences,
     load_sequences,
 )
+from amp_ros.training.episodes import episode_logits, prototype_loss
 
 # Six DAVIS-2016 train sequences held out for validation (fixed, chosen to be varied):
 #   bus         – large rigid object, camera following it (camera motion, occlusion)
@@ -113,6 +114,10 @@ class Options:
     cache: str
     resume: bool
     val_stride: int
+    init: str | None = None
+    episodes: int = 0
+    episode_weight: float = 1.0
+    support_zero_flow: float = 0.5
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -168,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache folder (flow)")
     parser.add_argument("--val-stride", type=int, default=2, help="validate every n-th frame")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    parser.add_argument("--init", default=None,
+                        help="start from this checkpoint folder (fine-tuning) instead of scratch")
+    parser.add_argument("--episodes", type=int, default=4,
+                        help="imprinting episodes per step (support/query frame pairs of one "
+                             "sequence, amp_ros.training.episodes); 0 = supervised loss only")
+    parser.add_argument("--episode-weight", type=float, default=1.0,
+                        help="weight of the episodic prototype loss next to the supervised one")
+    parser.add_argument("--support-zero-flow", type=float, default=0.5,
+                        help="probability that a support frame is seen with zero flow, as a "
+                             "stream's first frame is when it is taught")
     return parser
 
 
@@ -198,7 +213,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         freeze_appearance=args.freeze_appearance, max_side=args.max_side, crop=crop, lr=args.lr,
         weight_decay=args.weight_decay, warmup=args.warmup, aux_weight=args.aux_weight,
         paste_prob=args.paste_prob, camera_prob=args.camera_prob, seed=args.seed,
-        cache=args.cache, resume=args.resume, val_stride=args.val_stride,
+        cache=args.cache, resume=args.resume, val_stride=args.val_stride, init=args.init,
+        episodes=args.episodes, episode_weight=args.episode_weight,
+        support_zero_flow=args.support_zero_flow,
     )
 
 
@@ -288,6 +305,29 @@ class SampleSource:
         frame = augment.photometric(frame, rng)
         return frame, flow, label
 
+    def pair(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+        """An episode: (support, query) samples of two frames of one main-set sequence, each
+        cropped and jittered on its own; both crops hold object and background pixels."""
+        rng, opt = self.rng, self.options
+        for _ in range(100):
+            seq, t_support = self.paste_sources[rng.integers(len(self.paste_sources))]
+            t_query = int(rng.integers(1, len(seq)))
+            if t_query == t_support:
+                continue
+            samples = []
+            for role, t in enumerate((t_support, t_query)):
+                flow = seq.flows[t].astype(np.float32)
+                if role == 0 and rng.random() < opt.support_zero_flow:
+                    flow = np.zeros_like(flow)
+                frame, flow, label = augment.scale_crop(seq.frames[t], flow, seq.masks[t].copy(),
+                                                        opt.crop, rng)
+                if rng.random() < 0.5:
+                    frame, flow, label = augment.hflip(frame, flow, label)
+                samples.append((augment.photometric(frame, rng, 0.5), flow, label))
+            if all((s[2] == 1).any() and (s[2] == 0).any() for s in samples):
+                return samples[0], samples[1]
+        raise RuntimeError("amp-train: found no frame pair with object and background in 100 draws")
+
     def batch(self, size: int, input_config: InputConfig) -> tuple[torch.Tensor, ...]:
         """N×3×h×w image, N×3×h×w flow rendering (normalised like inference) and N×h×w labels."""
         images, motions, labels = [], [], []
@@ -298,28 +338,58 @@ class SampleSource:
             labels.append(torch.from_numpy(label.astype(np.int64)))
         return torch.cat(images), torch.cat(motions), torch.stack(labels)
 
+    def episode_batch(self, size: int, input_config: InputConfig) -> tuple[torch.Tensor, ...]:
+        """``size`` episodes: support image, flow rendering, labels, then the same for the query."""
+        parts: list[list[torch.Tensor]] = [[] for _ in range(6)]
+        for _ in range(size):
+            for offset, (frame, flow, label) in zip((0, 3), self.pair()):
+                parts[offset].append(to_tensor(frame, input_config))
+                parts[offset + 1].append(to_tensor(flow_to_rgb(flow), input_config))
+                parts[offset + 2].append(torch.from_numpy(label.astype(np.int64)))
+        return tuple(torch.cat(p) if p[0].dim() == 4 else torch.stack(p) for p in parts)
+
 
 # -------------------------------------------------------------------------------- validation
 def validate(
     model: TwoStreamWRN, sequences: Sequence[SequenceData], input_config: InputConfig,
     stride: int = 2,
-) -> tuple[float, dict[str, float]]:
-    """Mean over sequences of the mean J over frames 1, 1+stride, … (the first and last frame
-    are skipped, as DAVIS does), object = argmax of the logits, at the training size."""
+) -> tuple[float, dict[str, float], float, dict[str, float]]:
+    """Validation J with the learned heads and one-shot J with imprinted proxies.
+
+    Learned: mean over sequences of the mean J over frames 1, 1+stride, … (the first and last
+    frame are skipped, as DAVIS does), object = argmax of the logits, at the training size.
+    One-shot: object and background proxies imprinted from frame 0's mask (seen with zero flow,
+    as a stream's first frame), the same frames classified with them alone (``/amp/teach``).
+    Returns (J, J per sequence, one-shot J, one-shot J per sequence).
+    """
     was_training = model.training
     model.eval()
     row = model.classifier.index(OBJECT)
+    scale = model.classifier.log_scale.detach().exp()
     per_sequence: dict[str, float] = {}
+    one_shot: dict[str, float] = {}
     for seq in sequences:
         frames = range(1, len(seq) - 1, stride) if len(seq) > 2 else range(len(seq))
-        scores = []
+        support = predict(model, seq.frames[0], np.zeros((*seq.masks[0].shape, 2), np.float32),
+                          input_config)
+        support_labels = torch.from_numpy(seq.masks[0].astype(np.int64))[None]
+        has_both = bool(seq.masks[0].any() and not seq.masks[0].all())
+        scores, taught = [], []
         for t in frames:
             pred = predict(model, seq.frames[t], seq.flows[t].astype(np.float32), input_config)
             obj = (pred.logits.argmax(0) == row).numpy()
             scores.append(jaccard(obj, seq.masks[t]))
+            if has_both:
+                with torch.no_grad():
+                    logits = episode_logits([f[None] for f in support.features], support_labels,
+                                            [f[None] for f in pred.features], scale, pred.size)
+                taught.append(jaccard((logits[0].argmax(0) == 1).numpy(), seq.masks[t]))
         per_sequence[seq.key] = float(np.mean(scores))
+        if taught:
+            one_shot[seq.key] = float(np.mean(taught))
     model.train(was_training)
-    return float(np.mean(list(per_sequence.values()))), per_sequence
+    return (float(np.mean(list(per_sequence.values()))), per_sequence,
+            float(np.mean(list(one_shot.values()))) if one_shot else 0.0, one_shot)
 
 
 # ---------------------------------------------------------------------- appearance stream
@@ -508,10 +578,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"{'frozen' if frozen else 'trainable'}; --resume cannot change that")
     elif options.resume:
         _log(f"--resume: nothing in {out / LAST} yet, starting fresh")
+    if state is None and options.init:
+        initial = load_checkpoint(options.init, device=device)
+        model = initial.model
+        appearance_init = initial.training.get("appearance_init")
+        if initial.input.max_side != options.max_side:
+            raise SystemExit(f"amp-train: {options.init} was trained at --max-side "
+                             f"{initial.input.max_side}, not {options.max_side}")
+        _log(f"fine-tuning {options.init} ({model.config.appearance} appearance)")
     if state is None:
         frozen = (options.freeze_appearance if options.freeze_appearance is not None
-                  else options.appearance != "wrn")
-        if options.appearance == "efficientnet_lite0":
+                  else model.config.appearance != "wrn")
+        if options.appearance == "efficientnet_lite0" and not options.init:
             appearance_init = init_imagenet_appearance(model)
             _log(f"appearance: EfficientNet-Lite0, ImageNet weights from {appearance_init['file']}")
     n_frozen = freeze_appearance_trunk(model) if frozen else 0
@@ -551,6 +629,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             image, motion, label = (t.to(device) for t in batch)
             logits = model(image, motion)
             loss = F.cross_entropy(logits, label, ignore_index=IGNORE)
+            if options.episodes:
+                with _torch_threads(1):
+                    episode = source.episode_batch(options.episodes, input_config)
+                s_img, s_mot, s_lab, q_img, q_mot, q_lab = (t.to(device) for t in episode)
+                features = model.features(torch.cat([s_img, q_img]), torch.cat([s_mot, q_mot]))
+                n = s_img.shape[0]
+                episodic = prototype_loss([f[:n] for f in features], s_lab,
+                                          [f[n:] for f in features], q_lab,
+                                          model.classifier.log_scale.exp())
+                loss = loss + options.episode_weight * episodic
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -560,15 +648,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"loss {np.mean(losses[-25:]):.4f} lr {lr:.2e} "
                      f"{(time.time() - tick) / (i + 1):.2f} s/step")
         train_seconds = time.time() - tick
-        val_j, per_seq = validate(model, val_seqs, input_config, options.val_stride)
-        is_best = val_j > best_j
-        best_j = max(best_j, val_j)
+        val_j, per_seq, shot_j, shot_per_seq = validate(model, val_seqs, input_config,
+                                                        options.val_stride)
+        # With episodes, the model must serve both the moving-object mask and teaching.
+        score = (val_j + shot_j) / 2 if options.episodes else val_j
+        is_best = score > best_j
+        best_j = max(best_j, score)
         wall = previous_wall + time.time() - started
         log.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_j": val_j,
-                    "val_j_per_sequence": per_seq, "lr": lr, "train_seconds": train_seconds,
+                    "val_j_per_sequence": per_seq, "val_one_shot_j": shot_j,
+                    "val_one_shot_j_per_sequence": shot_per_seq, "selection_score": score,
+                    "lr": lr, "train_seconds": train_seconds,
                     "epoch_seconds": time.time() - tick, "wall_seconds": wall})
         _log(f"EPOCH {epoch}/{options.epochs} loss {np.mean(losses):.4f} VAL J {val_j:.4f} "
-             f"(best {best_j:.4f}{', new best' if is_best else ''}) "
+             f"one-shot J {shot_j:.4f} (best score {best_j:.4f}{', new best' if is_best else ''}) "
              f"{time.time() - tick:.0f} s, wall {wall / 60:.1f} min")
         training = {
             "command": command, "commands": commands,
