@@ -28,8 +28,8 @@ setup(
         "console_scripts": [
             "vos_node = amp_ros.ros.node:main",
             "amp-teach = amp_ros.ros.teach_client:main",
-            "amp-bag = amp_ros.bag.cli:main",
-            "amp-eval = amp_ros.evaluation.cli:main",
+            "amp-bag = amp_ros.ros.bag_cli:main",
+            "amp-eval = amp_ros.ros.eval_cli:main",
             "amp-train = amp_ros.training.train:main",
         ],
     },

@@ -1,11 +1,16 @@
-"""sensor_msgs/Image <-> numpy, without cv_bridge and without importing ROS.
+"""sensor_msgs/Image <-> numpy, and header stamps <-> nanoseconds, without importing ROS.
 
-Works on any object with the Image fields (an rclpy message, a rosbags message or a dict-like
-record), so the node and the bag tools share one conversion.
+Decoding works on any object with the Image fields (an rclpy message, a rosbags message or a
+dict-like record). :func:`image_message` builds an Image of whichever message classes it is given
+(:class:`ImageTypes`): :func:`amp_ros.ros.messages.image_msg` gives it rclpy's, the bag writer
+those of its rosbags type store. So the node, the teach client, the replay and the bag writer
+share one conversion, one header layout and one stamp split.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -98,3 +103,50 @@ def array_to_fields(array: np.ndarray, encoding: str) -> dict[str, Any]:
         "step": width * channels * dtype.itemsize,
         "data": array.tobytes(),
     }
+
+
+NS_PER_S = 1_000_000_000
+
+
+def split_stamp(stamp_ns: int) -> tuple[int, int]:
+    """A stamp in integer nanoseconds as header (sec, nanosec)."""
+    return divmod(int(stamp_ns), NS_PER_S)
+
+
+def stamp_ns(header: Any) -> int:
+    """A std_msgs/Header's stamp in integer nanoseconds (rclpy or rosbags message)."""
+    return int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
+
+
+@dataclass(frozen=True)
+class ImageTypes:
+    """The message classes an Image is built from, and how its ``data`` field takes bytes."""
+
+    image: Callable[..., Any]
+    header: Callable[..., Any]
+    time: Callable[..., Any]
+    data: Callable[[bytes], Any] = bytes
+
+
+def image_message(
+    types: ImageTypes,
+    array: np.ndarray,
+    encoding: str,
+    *,
+    header: Any = None,
+    stamp_ns: int | None = None,
+    frame_id: str = "",
+) -> Any:
+    """An Image of ``array`` (see :func:`array_to_fields`) built from ``types``.
+
+    The header is ``header`` as given, else one stamped ``stamp_ns`` with ``frame_id``, else
+    none at all (the type's default: zero stamp, empty frame id, as in a Teach request).
+    """
+    fields = array_to_fields(array, encoding)
+    fields["data"] = types.data(fields["data"])
+    if header is None and stamp_ns is not None:
+        sec, nanosec = split_stamp(stamp_ns)
+        header = types.header(stamp=types.time(sec=sec, nanosec=nanosec), frame_id=frame_id)
+    if header is not None:
+        fields["header"] = header
+    return types.image(**fields)

@@ -4,15 +4,12 @@ on PyPI; this is the 30-line part of it the node needs)."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
+
+from amp_ros.image_codec import stamp_ns as stamp_ns  # re-exported for the node (older import)
 
 A = TypeVar("A")
 B = TypeVar("B")
-
-
-def stamp_ns(header: Any) -> int:
-    """A std_msgs/Header's stamp in integer nanoseconds (rclpy or rosbags message)."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 class StampPairer(Generic[A, B]):

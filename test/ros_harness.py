@@ -8,7 +8,6 @@ in a background thread.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,13 +25,14 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from amp_interfaces.srv import Teach
-from amp_ros.image_codec import array_to_fields
+from amp_ros.image_codec import stamp_ns as header_stamp_ns
 from amp_ros.ros import node_process
+from amp_ros.ros.dds_env import REPO as REPO  # re-exported for the node tests
+from amp_ros.ros.dds_env import child_env, dds_variables_applied, fastdds_profile
+from amp_ros.ros.messages import image_msg as ros_image_msg
 from amp_ros.ros.node_process import START_TIMEOUT
-from amp_ros.stamp_sync import stamp_ns as header_stamp_ns
 
-REPO = node_process.REPO
-FASTDDS_PROFILES = node_process.fastdds_profile()
+FASTDDS_PROFILES = fastdds_profile()
 NODE_NAME = "amp_vos"
 
 
@@ -42,7 +42,7 @@ def ros_env(domain_id: int) -> dict[str, str]:
     One intra-op thread: on two shared cores, torch's spinning OpenMP workers slow the tiny test
     network down a hundredfold whenever another process runs (0.01 s → 1 s per frame).
     """
-    return node_process.ros_env(domain_id, threads=1)
+    return child_env(domain_id, threads=1)
 
 
 @contextmanager
@@ -52,20 +52,8 @@ def process_ros_env() -> Iterator[None]:
     Fast DDS reads the profile when the process creates its first participant, so this must be in
     place before the first ``rclpy.init``. The domain id is passed to each Context explicitly.
     """
-    wanted = {
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "FASTDDS_DEFAULT_PROFILES_FILE": str(FASTDDS_PROFILES),
-    }
-    saved = {key: os.environ.get(key) for key in wanted}
-    os.environ.update(wanted)
-    try:
+    with dds_variables_applied():
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class NodeProcess(node_process.NodeProcess):
@@ -215,10 +203,7 @@ class RosClient:
 
 def image_msg(array: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id: str = "camera") -> Image:
     """A sensor_msgs/Image of ``array`` stamped ``stamp_ns``."""
-    msg = Image(**array_to_fields(array, encoding))
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
-    msg.header.frame_id = frame_id
-    return msg
+    return ros_image_msg(array, encoding, stamp_ns=stamp_ns, frame_id=frame_id)
 
 
 def stamp_ns(msg: Any) -> int:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from amp_ros.evaluation.cli import main
+from amp_ros.eval_cli import main as offline_main
+from amp_ros.ros.eval_cli import main
 
 
 @pytest.fixture()
@@ -94,3 +95,12 @@ def test_missing_checkpoint_is_a_clear_error(davis_fixture: Path, tmp_path: Path
                  "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 1
     assert "checkpoint file missing" in capsys.readouterr().err
+
+
+def test_ros_free_entry_point_explains_via_ros(davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path,
+                                               capsys) -> None:
+    """amp_ros.eval_cli imports no ROS, so --via ros is for amp-eval (amp_ros.ros.eval_cli)."""
+    code = offline_main(["davis", "--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint),
+                         "--out", str(tmp_path / "out"), "--quiet", "--via", "ros"])
+    assert code == 1
+    assert "python -m amp_ros.ros.eval_cli" in capsys.readouterr().err

@@ -21,13 +21,13 @@ import rclpy  # a hard dependency: missing ROS wheels must fail, not skip
 from rclpy.context import Context
 
 from amp_ros.bag import read_frames, write_bag
-from amp_ros.bag.replay import (
+from amp_ros.bag.write import SourceFrame
+from amp_ros.ros.dds_env import dds_variables, fastdds_profile
+from amp_ros.ros.replay import (
     ReplayError,
     ReplayTimeoutError,
     replay_bag,
 )
-from amp_ros.bag.write import SourceFrame
-from amp_ros.ros.node_process import fastdds_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 H, W, N = 48, 64, 6
@@ -93,10 +93,10 @@ ECHO_NODE = textwrap.dedent(
 def ros_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process's ROS domain, localhost discovery and the SHM profile (before rclpy.init)."""
     monkeypatch.setenv("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     profile = fastdds_profile()
     assert profile is not None and profile.parent == ROOT / "config"
-    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
+    for key, value in dds_variables().items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture

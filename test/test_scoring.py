@@ -13,17 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
+from amp_ros.datasets import load_davis, load_fbms, read_split
+from amp_ros.datasets.results import sequence_result_path
 from amp_ros.errors import InputError
-from amp_ros.evaluation import (
-    Stats,
-    load_davis,
-    load_fbms,
-    read_split,
-    score_sequence,
-    scored_positions,
-    summarise,
-)
-from amp_ros.evaluation.cli import main
+from amp_ros.eval_cli import main
+from amp_ros.evaluation import Stats, score_sequence, scored_positions, summarise
 from amp_ros.evaluation.scoring import SequenceScores, evaluate_results
 
 H, W = 24, 32
@@ -57,10 +51,12 @@ def _copy_annotations_as_results(root: Path, results: Path, level: str = "480p")
     return results
 
 
-def test_import_loads_neither_ros_nor_matplotlib() -> None:
+def test_import_loads_neither_matplotlib_nor_torch() -> None:
+    """Scoring and the CLI start fast: plots and the network are imported on use (no ROS at all:
+    test_import_boundary)."""
     code = (
-        "import sys, amp_ros.evaluation, amp_ros.evaluation.cli; "
-        "print(sorted(m for m in ('rclpy', 'matplotlib', 'torch') if m in sys.modules))"
+        "import sys, amp_ros.evaluation, amp_ros.eval_cli, amp_ros.runner; "
+        "print(sorted(m for m in ('matplotlib', 'torch') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
@@ -151,7 +147,7 @@ def test_load_davis_with_and_without_resolution_level(tmp_path: Path) -> None:
     for sequences in (with_level, without):
         assert [s.name for s in sequences] == ["alpha", "beta"]
         assert sequences[0].gt_frames == (0, 1, 2, 3, 4)
-        assert sequences[0].result_name(3) == "00003.png"
+        assert sequence_result_path("r", sequences[0], 3) == Path("r/alpha/00003.png")
         assert sequences[0].read_gt(1).sum() == 120
     assert with_level[0].frames[0] == tmp_path / "a/JPEGImages/480p/alpha/00000.jpg"
 

@@ -1,8 +1,8 @@
-"""Bags of frames for amp_ros: convert datasets and videos to rosbag2, read them, replay them.
+"""Bags of frames for amp_ros: convert datasets and videos to rosbag2 and read them, without ROS.
 
 :mod:`amp_ros.bag.write` and :mod:`amp_ros.bag.read` use the pure-Python ``rosbags`` library and
-import no ROS; :mod:`amp_ros.bag.replay` (rclpy) is imported only on use:
-``from amp_ros.bag.replay import replay_bag``.
+import no ROS. Replaying a bag into the ROS graph is :mod:`amp_ros.ros.replay`
+(``from amp_ros.ros.replay import replay_bag``; ``amp-bag replay``).
 """
 
 from __future__ import annotations

@@ -5,18 +5,19 @@ amp-bag from-fbms  --root DIR --sequence NAME|all --out BAG_OR_DIR [--fps 24] [-
 amp-bag from-video --input VIDEO_OR_FOLDER --out BAG [--fps F] [--max-frames N] [--resize WxH]
 amp-bag info BAG
 amp-bag replay BAG [BAG ...] [--rate R | --lockstep] [--results DIR] [--record BAG] [--timeout S]
+
+This module imports no ROS and has every command but ``replay``; the ``amp-bag`` command is
+:mod:`amp_ros.ros.bag_cli`, this parser with ``replay`` (rclpy) added.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from amp_ros.bag.read import FrameBag, bag_path, sequence_name
+from amp_ros.bag.read import FrameBag
 from amp_ros.bag.write import (
     DEFAULT_FPS,
     FLOW_METHODS,
@@ -42,7 +43,9 @@ def _resize(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _positive(kind: type) -> Callable[[str], float | int]:
+def positive(kind: type) -> Callable[[str], float | int]:
+    """An argparse type: ``kind`` (int or float) parsed and checked to be positive."""
+
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
@@ -55,7 +58,12 @@ def _positive(kind: type) -> Callable[[str], float | int]:
     return parse
 
 
-def _parser() -> argparse.ArgumentParser:
+Extension = Callable[[argparse._SubParsersAction], None]
+"""Adds a subcommand (setting ``handler``) to the amp-bag parser; see amp_ros.ros.bag_cli."""
+
+
+def build_parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParser:
+    """The amp-bag parser: the ROS-free commands and those that ``extensions`` add."""
     parser = argparse.ArgumentParser(
         prog="amp-bag", description="Convert, inspect and replay amp_ros bags (rosbag2, MCAP)."
     )
@@ -65,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument(
             "--fps",
-            type=_positive(float),
+            type=positive(float),
             default=None,
             help=f"frame rate of the stamps (default {DEFAULT_FPS:g})",
         )
@@ -77,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         cmd.add_argument("--overwrite", action="store_true", help="replace existing bags")
         cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+        cmd.set_defaults(handler=_convert_video if name == "from-video" else _convert_dataset)
         return cmd
 
     for name, dataset in (("from-davis", "DAVIS"), ("from-fbms", "FBMS-59")):
@@ -93,66 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     cmd = conversion("from-video", "convert a video file or an image folder to a bag")
     cmd.add_argument("--input", type=Path, required=True, help="video file or image folder")
     cmd.add_argument("--out", type=Path, required=True, help="bag path")
-    cmd.add_argument("--max-frames", type=_positive(int), default=None)
+    cmd.add_argument("--max-frames", type=positive(int), default=None)
     cmd.add_argument("--resize", type=_resize, default=None, metavar="WxH")
 
     cmd = sub.add_parser("info", help="print a bag's topics, counts and metadata")
     cmd.add_argument("bag", type=Path)
+    cmd.set_defaults(handler=_info)
 
-    cmd = sub.add_parser(
-        "replay",
-        help="publish bags to the segmentation node and collect its masks",
-        description="Publish bags to the segmentation node (rclpy) and collect its masks. "
-        "FASTDDS_DEFAULT_PROFILES_FILE defaults to amp_ros's shared-memory profile.",
-    )
-    cmd.add_argument(
-        "bags", type=Path, nargs="+", metavar="BAG", help="bags, or directories of bags"
-    )
-    mode = cmd.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--rate",
-        type=_positive(float),
-        default=1.0,
-        help="real-time factor for the bag stamps (default 1)",
-    )
-    mode.add_argument(
-        "--lockstep",
-        action="store_true",
-        help="send each frame only after the previous frame's mask came back",
-    )
-    cmd.add_argument("--image-topic", default="/amp_vos/image")
-    cmd.add_argument("--flow-topic", default="/amp_vos/flow")
-    cmd.add_argument("--mask-topic", default="/amp_vos/mask")
-    cmd.add_argument("--no-flow", action="store_true", help="do not send the bag's flow")
-    cmd.add_argument(
-        "--results",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write masks as DIR/<sequence>/<frame name>.png (DAVIS layout)",
-    )
-    cmd.add_argument(
-        "--record",
-        type=Path,
-        default=None,
-        metavar="BAG",
-        help="record masks into a new bag (a directory of bags for several)",
-    )
-    cmd.add_argument(
-        "--timeout",
-        type=_positive(float),
-        default=30.0,
-        metavar="S",
-        help="lockstep: seconds to wait for each mask (default 30)",
-    )
-    cmd.add_argument(
-        "--connect-timeout",
-        type=_positive(float),
-        default=30.0,
-        metavar="S",
-        help="seconds to wait for the node to subscribe (default 30)",
-    )
-    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    for extend in extensions:
+        extend(sub)
     return parser
 
 
@@ -219,65 +177,12 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expand_bags(paths: Sequence[Path]) -> list[Path]:
-    bags = []
-    for path in paths:
-        if path.is_dir() and not (path / "metadata.yaml").is_file():
-            inner = sorted(p for p in path.iterdir() if (p / "metadata.yaml").is_file())
-            if not inner:
-                raise AmpError(f"{str(path)!r} is neither a bag nor a directory of bags")
-            bags += inner
-        else:
-            bags.append(path)
-    return bags
-
-
-def _replay(args: argparse.Namespace) -> int:
-    from amp_ros.bag.replay import PROFILE_ENV
-    from amp_ros.ros.node_process import fastdds_profile
-
-    if PROFILE_ENV not in os.environ and (profile := fastdds_profile()) is not None:
-        os.environ[PROFILE_ENV] = str(profile)  # before rclpy.init, which replay_bag does
-    from amp_ros.bag.replay import replay_bag
-
-    # SIGTERM (e.g. from a launch system) unwinds like Ctrl-C, so the DDS participant is closed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    bags = _expand_bags(args.bags)
-    for bag in bags:
-        record = args.record
-        if record is not None and len(bags) > 1:
-            record.mkdir(parents=True, exist_ok=True)
-            record = record / sequence_name(bag_path(bag))
-        stats = replay_bag(
-            bag,
-            lockstep=args.lockstep,
-            rate=args.rate,
-            image_topic=args.image_topic,
-            flow_topic=args.flow_topic,
-            mask_topic=args.mask_topic,
-            send_flow=not args.no_flow,
-            results_dir=args.results,
-            record=record,
-            timeout=args.timeout,
-            connect_timeout=args.connect_timeout,
-            progress=not args.quiet,
-        )
-        print(stats.summary())
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``amp-bag``; returns the exit status."""
-    args = _parser().parse_args(argv)
-    commands = {
-        "from-davis": _convert_dataset,
-        "from-fbms": _convert_dataset,
-        "from-video": _convert_video,
-        "info": _info,
-        "replay": _replay,
-    }
+def main(argv: Sequence[str] | None = None, *, extensions: Sequence[Extension] = ()) -> int:
+    """Run ``amp-bag``; returns the exit status. ``extensions`` add commands (see
+    :func:`build_parser`)."""
+    args = build_parser(extensions).parse_args(argv)
     try:
-        return commands[args.command](args)
+        return args.handler(args)
     except (AmpError, ValueError) as err:
         print(f"amp-bag: error: {err}", file=sys.stderr)
         return 1

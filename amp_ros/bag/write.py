@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -51,7 +51,7 @@ from amp_ros.datasets import (
 )
 from amp_ros.datasets import davis_sequences as davis_sequences  # re-exported: amp-bag lists
 from amp_ros.datasets import fbms_sequences as fbms_sequences  # the sequences to convert
-from amp_ros.image_codec import array_to_fields
+from amp_ros.image_codec import ImageTypes, image_message
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection
@@ -103,6 +103,12 @@ class _BagWriter:
         self._writer.set_custom_data(FPS_KEY, repr(float(fps)))
         self._connections: dict[str, Connection] = {}
         self._types = self._store.types
+        self._image_types = ImageTypes(
+            image=self._types[IMAGE_TYPE],
+            header=self._types["std_msgs/msg/Header"],
+            time=self._types["builtin_interfaces/msg/Time"],
+            data=lambda raw: np.frombuffer(raw, dtype=np.uint8),
+        )
 
     def __enter__(self) -> _BagWriter:
         self._writer.open()
@@ -118,17 +124,9 @@ class _BagWriter:
             )
         return self._connections[topic]
 
-    def _header(self, stamp: int) -> Any:
-        time_msg = self._types["builtin_interfaces/msg/Time"](
-            sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000
-        )
-        return self._types["std_msgs/msg/Header"](stamp=time_msg, frame_id=FRAME_ID)
-
     def image(self, topic: str, stamp: int, array: np.ndarray, encoding: str) -> None:
         """Write ``array`` as a sensor_msgs/Image with ``encoding`` on ``topic``."""
-        fields = array_to_fields(array, encoding)
-        fields["data"] = np.frombuffer(fields["data"], dtype=np.uint8)
-        msg = self._types[IMAGE_TYPE](header=self._header(stamp), **fields)
+        msg = image_message(self._image_types, array, encoding, stamp_ns=stamp, frame_id=FRAME_ID)
         raw = self._store.serialize_cdr(msg, IMAGE_TYPE)
         self._writer.write(self._connection(topic, IMAGE_TYPE), stamp, raw)
 

@@ -1,8 +1,10 @@
-"""Offline evaluation: DAVIS-2016 / FBMS-59 measures, scoring and reports (readers: amp_ros.datasets).
+"""Scoring only: DAVIS-2016 / FBMS-59 measures, scoring of a results folder, reports and tables.
 
-ROS-free (numpy, OpenCV; matplotlib only when plotting). Typical use::
+Reading datasets and results is :mod:`amp_ros.datasets`; producing results is
+:mod:`amp_ros.runner` (offline) or :mod:`amp_ros.ros.eval_run` (through the node). ROS-free
+(numpy, OpenCV; matplotlib only when plotting). Typical use::
 
-    sequences = load_dataset("davis", root, split="val")
+    sequences = amp_ros.datasets.load_dataset("davis", root, split="val")
     metrics = evaluate_results(sequences, results_dir, out, fps=fps, config=cfg)
 
 or, from in-memory masks, ``score_sequence(preds, gts)`` per sequence and ``summarise(...)``.
@@ -10,17 +12,6 @@ or, from in-memory masks, ``score_sequence(preds, gts)`` per sequence and ``summ
 
 from __future__ import annotations
 
-from amp_ros.datasets import (
-    VideoSequence,
-    load_dataset,
-    load_davis,
-    load_fbms,
-    read_davis_mask,
-    read_fbms_mask,
-    read_result_mask,
-    read_split,
-    write_mask,
-)
 from amp_ros.evaluation.measures import (
     RegionScores,
     Stats,
@@ -49,7 +40,6 @@ __all__ = [
     "RegionScores",
     "SequenceScores",
     "Stats",
-    "VideoSequence",
     "boundary_f",
     "boundary_tolerance",
     "build_metrics",
@@ -57,13 +47,6 @@ __all__ = [
     "disk",
     "evaluate_results",
     "jaccard",
-    "load_dataset",
-    "load_davis",
-    "load_fbms",
-    "read_davis_mask",
-    "read_fbms_mask",
-    "read_result_mask",
-    "read_split",
     "region_precision_recall",
     "score_results",
     "score_sequence",
@@ -71,6 +54,5 @@ __all__ = [
     "seg2bmap",
     "sequence_statistics",
     "summarise",
-    "write_mask",
     "write_report",
 ]

@@ -1,7 +1,8 @@
 """Write evaluation results: OUT/metrics.json, OUT/report.md and OUT/plots/*.png.
 
 Everything is rendered from the metrics dict (the content of metrics.json), so a saved
-metrics.json can be re-rendered. Plots use matplotlib's Agg canvas (no display, no pyplot
+metrics.json can be re-rendered. Every file is written atomically (a reader never sees a
+half-written one). Plots use matplotlib's Agg canvas (no display, no pyplot
 global state); matplotlib is imported only when plotting.
 """
 
@@ -12,6 +13,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from amp_ros.atomic_write import atomic_path, atomic_write
 
 if TYPE_CHECKING:
     from amp_ros.evaluation.scoring import GlobalScores, SequenceScores
@@ -41,10 +44,7 @@ def build_metrics(
 
 def write_metrics_json(out: str | Path, metrics: Mapping[str, Any]) -> Path:
     """Write OUT/metrics.json (values that JSON cannot hold are written as strings)."""
-    path = Path(out) / METRICS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2, default=str) + "\n")
-    return path
+    return atomic_write(Path(out) / METRICS_FILE, json.dumps(metrics, indent=2, default=str) + "\n")
 
 
 def _row(cells: list[str]) -> str:
@@ -106,15 +106,18 @@ def render_markdown(metrics: Mapping[str, Any]) -> str:
 
 def write_markdown(out: str | Path, metrics: Mapping[str, Any]) -> Path:
     """Write OUT/report.md."""
-    path = Path(out) / REPORT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_markdown(metrics))
-    return path
+    return atomic_write(Path(out) / REPORT_FILE, render_markdown(metrics))
 
 
 def _safe_name(name: str) -> str:
     """A sequence name usable as a file name."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+
+
+def _save(fig: Any, path: Path) -> None:
+    """Save a matplotlib figure as PNG, atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
 
 
 def write_plots(out: str | Path, metrics: Mapping[str, Any]) -> list[Path]:
@@ -141,7 +144,7 @@ def write_plots(out: str | Path, metrics: Mapping[str, Any]) -> list[Path]:
         ax.legend(loc="lower left")
         fig.tight_layout()
         path = folder / f"{_safe_name(name)}.png"
-        fig.savefig(path, dpi=100)
+        _save(fig, path)
         written.append(path)
 
     names = list(sequences)
@@ -159,7 +162,7 @@ def write_plots(out: str | Path, metrics: Mapping[str, Any]) -> list[Path]:
     ax.legend(loc="upper right")
     fig.tight_layout()
     path = folder / "j_per_sequence.png"
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     written.append(path)
     return written
 

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from amp_ros.datasets import VideoSequence, read_result_mask
+from amp_ros.datasets.results import sequence_result_path
 from amp_ros.errors import InputError
 from amp_ros.evaluation.measures import (
     DEFAULT_BOUND_TH,
@@ -221,10 +222,10 @@ def summarise(per_sequence: Mapping[str, SequenceScores]) -> GlobalScores:
 def check_results(sequences: Sequence[VideoSequence], results_dir: str | Path) -> None:
     """Raise InputError naming the first missing result mask (and how many are missing)."""
     missing = [
-        seq.result_path(results_dir, i)
+        sequence_result_path(results_dir, seq, i)
         for seq in sequences
         for i in seq.gt_frames
-        if not seq.result_path(results_dir, i).is_file()
+        if not sequence_result_path(results_dir, seq, i).is_file()
     ]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -258,7 +259,7 @@ def score_results(
             for k in plans[seq.name]:
                 frame_index = seq.gt_frames[k]
                 gt = seq.read_gt(k)
-                path = seq.result_path(results_dir, frame_index)
+                path = sequence_result_path(results_dir, seq, frame_index)
                 pred = read_result_mask(path)
                 if pred.shape != gt.shape:
                     raise InputError(

@@ -1,11 +1,11 @@
 """The ``amp_vos`` node as a child process: used by ``amp-eval --via ros``, the demo and tests.
 
-The child runs on its own localhost-only ROS domain with the shared-memory Fast DDS profile.
+The child runs on its own localhost-only ROS domain with the shared-memory Fast DDS profile
+(:func:`amp_ros.ros.dds_env.child_env`).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,39 +14,10 @@ from pathlib import Path
 
 from rclpy.node import Node
 
-REPO = Path(__file__).resolve().parents[2]
-PROFILE_NAME = "fastdds_shm.xml"
+from amp_ros.ros.dds_env import REPO, child_env
+
 SERVICES = ("/amp/teach", "/amp/forget", "/amp/reset")
 START_TIMEOUT = 60.0  # the node imports torch and loads a checkpoint
-
-
-def fastdds_profile() -> Path | None:
-    """The amp_ros Fast DDS profile: config/ of a source checkout, else share/amp_ros/config/ of
-    the Python prefix or an ament prefix; None when none is found."""
-    candidates = [REPO / "config" / PROFILE_NAME]
-    prefixes = [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]
-    candidates += [Path(p) / "share" / "amp_ros" / "config" / PROFILE_NAME for p in prefixes if p]
-    return next((path for path in candidates if path.is_file()), None)
-
-
-def ros_env(domain_id: int, *, threads: int | None = None) -> dict[str, str]:
-    """Environment of a process on ``domain_id``: localhost discovery, the SHM profile.
-
-    threads: torch/OpenMP threads of the child (None keeps the default).
-    """
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(domain_id),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        PYTHONUNBUFFERED="1",
-    )
-    profile = fastdds_profile()
-    if profile is not None:
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
-    if threads is not None:
-        env["OMP_NUM_THREADS"] = str(threads)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    return env
 
 
 def _param_value(value: object) -> str:
@@ -104,7 +75,7 @@ class NodeProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command(), cwd=REPO, env=ros_env(self.domain_id, threads=self.omp_threads),
+                self.command(), cwd=REPO, env=child_env(self.domain_id, threads=self.omp_threads),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
             )

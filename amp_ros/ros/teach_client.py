@@ -7,10 +7,9 @@ import sys
 
 import cv2
 import rclpy
-from sensor_msgs.msg import Image
 
 from amp_interfaces.srv import Teach
-from amp_ros.image_codec import array_to_fields
+from amp_ros.ros.messages import image_msg
 
 
 def _read(path: str, flags: int) -> object:
@@ -25,9 +24,9 @@ def build_request(image_path: str | None, mask_path: str, label: str) -> Teach.R
     request = Teach.Request(label=label)
     if image_path:
         rgb = cv2.cvtColor(_read(image_path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        request.image = Image(**array_to_fields(rgb, "rgb8"))
+        request.image = image_msg(rgb, "rgb8")
     mask = _read(mask_path, cv2.IMREAD_GRAYSCALE)
-    request.mask = Image(**array_to_fields(mask, "mono8"))
+    request.mask = image_msg(mask, "mono8")
     return request
 
 

@@ -1,4 +1,4 @@
-"""`amp-eval`: score VOS results on DAVIS-2016 / FBMS-59 and write a report.
+"""`amp-eval`: segment DAVIS-2016 / FBMS-59 sequences, score results and write a report.
 
 Usage:
     amp-eval davis --root DAVIS --out OUT [--sequences a,b | --split FILE] [--checkpoint CKPT]
@@ -11,6 +11,10 @@ Subcommands are registered in build_parser(); each has an ``_add_<name>_command`
 its parser (reusing add_dataset_arguments) and sets ``handler`` to a ``_run_<name>(args) -> int``.
 Errors the package raises on purpose (bad input, missing files) end with a one-line message
 and exit status 1.
+
+This module imports no ROS: ``python -m amp_ros.eval_cli`` segments with the runners of
+:data:`amp_ros.runner.RUNNERS` (``--via offline``). The ``amp-eval`` command is
+:mod:`amp_ros.ros.eval_cli`, the same parser with the ``ros`` runner added (``--via ros``).
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from amp_ros.atomic_write import atomic_write
 from amp_ros.datasets import DATASETS, VideoSequence, load_dataset
 from amp_ros.errors import AmpError, InputError
 from amp_ros.evaluation.scoring import evaluate_results
+from amp_ros.runner import RUNNERS, VIAS, Runner, RunSettings, run_sequences
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +126,7 @@ def _add_run_command(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.set_defaults(dataset=name)
     parser.add_argument("--checkpoint", default=None,
                         help="shipped model name or checkpoint folder (default: the node's default)")
-    parser.add_argument("--via", choices=("offline", "ros"), default="offline",
+    parser.add_argument("--via", choices=VIAS, default="offline",
                         help="offline: call the pipeline; ros: replay bags through the node")
     parser.add_argument("--no-crf", action="store_true", help="disable the dense CRF")
     parser.add_argument("--no-adapt", action="store_true", help="disable self-adaptation (α = 0)")
@@ -133,8 +139,6 @@ def _add_run_command(subparsers: argparse._SubParsersAction, name: str) -> None:
 
 def _run_pipeline(args: argparse.Namespace) -> int:
     """Handler of `davis` / `fbms`."""
-    from amp_ros.evaluation.run import RunSettings, run_sequences
-
     start = time.perf_counter()
     sequences = load_sequences(args)
     settings = RunSettings(
@@ -142,7 +146,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         adapt=not args.no_adapt, device=args.device, head_levels=args.levels,
     )
     masks = args.out / "masks"
-    stats = run_sequences(sequences, masks, settings, progress=not args.quiet)
+    stats = run_sequences(sequences, masks, settings, runners=args.runners,
+                          progress=not args.quiet)
     metrics = evaluate_results(
         sequences, masks, args.out, dataset=args.dataset, config=settings.describe(),
         fps=stats.fps, progress=not args.quiet, plots=not args.no_plots,
@@ -182,8 +187,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.out is None:
         print(text, end="")
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        atomic_write(args.out, text)
     return 0
 
 
@@ -200,9 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `amp-eval`; returns the exit status."""
+def main(argv: Sequence[str] | None = None, *, runners: Mapping[str, Runner] = RUNNERS) -> int:
+    """Entry point of `amp-eval`; returns the exit status. ``runners``: the ``--via`` runners
+    available (:mod:`amp_ros.ros.eval_cli` passes the ROS one too)."""
     args = build_parser().parse_args(argv)
+    args.runners = runners
     try:
         return args.handler(args)
     except (AmpError, OSError) as err:

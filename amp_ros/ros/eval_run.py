@@ -1,12 +1,16 @@
 """``amp-eval --via ros``: each sequence becomes a rosbag2 that is replayed, in lockstep,
-through the real ``amp_vos`` node running in its own process."""
+through the real ``amp_vos`` node running in its own process.
+
+The node computes its own flow from the same frames as :func:`amp_ros.runner.run_offline`, so
+both runners give the same masks. :data:`RUNNERS` is the runner table of ``amp-eval``.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import rclpy
@@ -14,12 +18,14 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from std_srvs.srv import Trigger
 
-from amp_ros.bag.replay import replay_bag
 from amp_ros.bag.write import SourceFrame, write_bag
 from amp_ros.datasets import VideoSequence, read_frame
-from amp_ros.errors import AmpError
-from amp_ros.evaluation.run import RunSettings, RunStats
-from amp_ros.ros.node_process import NodeProcess, ros_env
+from amp_ros.errors import AmpError, InputError
+from amp_ros.ros.dds_env import apply_dds_variables
+from amp_ros.ros.node_process import NodeProcess
+from amp_ros.ros.replay import replay_bag
+from amp_ros.runner import RUNNERS as OFFLINE_RUNNERS
+from amp_ros.runner import Runner, RunSettings, RunStats
 
 
 class NodeRunError(AmpError):
@@ -45,10 +51,13 @@ def _reset(node: rclpy.node.Node, context: Context, timeout: float = 30.0) -> No
         raise NodeRunError("the node did not answer /amp/reset")
 
 
-def segment_via_ros(
+def run_via_ros(
     sequences: Sequence[VideoSequence], masks_dir: Path, settings: RunSettings, *, progress: bool = True
 ) -> RunStats:
-    """Replay every sequence through a fresh ``amp_vos`` process; masks go to masks_dir/<seq>/."""
+    """The ``ros`` runner: replay every sequence through one ``amp_vos`` process (reset between
+    sequences); masks go to masks_dir/<seq>/<frame>.png."""
+    if settings.head_levels is not None:
+        raise InputError("--levels is an offline ablation; the node always uses every level")
     domain_id = int(os.environ.get("AMP_EVAL_DOMAIN_ID", 30 + os.getpid() % 60))
     stats = RunStats()
     with tempfile.TemporaryDirectory(prefix="amp-eval-") as tmp:
@@ -65,9 +74,7 @@ def segment_via_ros(
             state_dir=str(tmp_dir / "state"),
             max_image_pixels=100_000_000,
         )
-        for key, value in ros_env(domain_id).items():
-            if key in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_DEFAULT_PROFILES_FILE"):
-                os.environ.setdefault(key, value)  # before this process's first participant
+        apply_dds_variables()  # before this process's first participant
         context = Context()
         rclpy.init(context=context, domain_id=domain_id)
         node = rclpy.create_node("amp_eval", context=context)
@@ -95,3 +102,7 @@ def segment_via_ros(
             rclpy.try_shutdown(context=context)
             node_process.stop()
     return stats
+
+
+RUNNERS: Mapping[str, Runner] = {**OFFLINE_RUNNERS, "ros": run_via_ros}
+"""``amp-eval``'s runners: ``offline`` (:mod:`amp_ros.runner`) and ``ros``."""

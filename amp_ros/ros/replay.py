@@ -14,8 +14,9 @@ Protocol with the segmentation node (``amp_vos``):
 Lockstep mode sends a frame only after the previous frame's mask came back (deterministic
 scoring); rate mode sends frames at their bag times scaled by ``rate`` (a slow node drops frames,
 as it would live). Set ``FASTDDS_DEFAULT_PROFILES_FILE`` (see
-:func:`amp_ros.ros.node_process.fastdds_profile`) before the first ``rclpy.init`` of the
-process: 480×854 frames need its 16 MB shared memory.
+:mod:`amp_ros.ros.dds_env`) before the first ``rclpy.init`` of the process: 480×854 frames need
+its 16 MB shared memory. Masks are written in the results layout of
+:mod:`amp_ros.datasets.results`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 import rclpy
 from rclpy.context import Context
@@ -50,9 +50,10 @@ from amp_ros.bag.read import (
     FrameBag,
     typestore,
 )
+from amp_ros.datasets.results import result_path, write_mask
 from amp_ros.errors import InputError
-from amp_ros.image_codec import array_to_fields, image_to_array
-from amp_ros.stamp_sync import stamp_ns
+from amp_ros.image_codec import image_to_array, split_stamp, stamp_ns
+from amp_ros.ros.messages import image_msg
 
 if TYPE_CHECKING:
     from rclpy.node import Node
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
 IMAGE_OUT_TOPIC = "/amp_vos/image"
 FLOW_OUT_TOPIC = "/amp_vos/flow"
 MASK_IN_TOPIC = "/amp_vos/mask"
-PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 
 QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -128,21 +128,6 @@ class ReplayStats:
         return text + f", {self.wall_s:.1f} s"
 
 
-def _stamp_fields(stamp: int) -> tuple[int, int]:
-    return stamp // 1_000_000_000, stamp % 1_000_000_000
-
-
-def _image_msg(array: np.ndarray, encoding: str, stamp: int) -> Image:
-    msg = Image()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = _stamp_fields(stamp)
-    msg.header.frame_id = FRAME_ID
-    fields = array_to_fields(array, encoding)
-    msg.height, msg.width = fields["height"], fields["width"]
-    msg.encoding, msg.is_bigendian, msg.step = encoding, 0, fields["step"]
-    msg.data = fields["data"]
-    return msg
-
-
 class _Recorder:
     """Writes received masks (and their frame names) into a new MCAP bag."""
 
@@ -196,9 +181,9 @@ class _Replayer:
             self.executor.add_node(node)
         self.topics = (image_topic, flow_topic, mask_topic)
         self.sequence = sequence
-        self.results_dir = results_dir / sequence if results_dir is not None else None
+        self.results_dir = results_dir
         if self.results_dir is not None:
-            self.results_dir.mkdir(parents=True, exist_ok=True)
+            (self.results_dir / sequence).mkdir(parents=True, exist_ok=True)
         self.recorder = recorder
         self.on_mask = on_mask
         self.sent: dict[int, tuple[str, float]] = {}  # stamp -> (name, send time)
@@ -232,9 +217,11 @@ class _Replayer:
         self.received[stamp] = now
         name = self.sent[stamp][0]
         if self.results_dir is not None:
-            path = self.results_dir / f"{name}.png"
-            if not cv2.imwrite(str(path), mask):
-                raise ReplayError(f"cannot write mask {str(path)!r}")
+            path = result_path(self.results_dir, self.sequence, name)
+            try:
+                write_mask(path, mask)
+            except OSError as err:
+                raise ReplayError(f"cannot write mask {str(path)!r}: {err}") from err
         if self.recorder is not None:
             self.recorder.write(msg, stamp, name)
         if self.on_mask is not None:
@@ -277,9 +264,13 @@ class _Replayer:
     def publish(self, frame: BagFrame, send_flow: bool) -> None:
         """Publish a frame's flow (if any) and then its image, with the bag's stamp."""
         if send_flow and frame.flow is not None:
-            self.flow_pub.publish(_image_msg(frame.flow, "32FC2", frame.stamp_ns))
+            self.flow_pub.publish(self._msg(frame.flow, "32FC2", frame.stamp_ns))
         self.sent[frame.stamp_ns] = (frame.name, time.monotonic())
-        self.image_pub.publish(_image_msg(frame.rgb, "rgb8", frame.stamp_ns))
+        self.image_pub.publish(self._msg(frame.rgb, "rgb8", frame.stamp_ns))
+
+    @staticmethod
+    def _msg(array: np.ndarray, encoding: str, stamp: int) -> Image:
+        return image_msg(array, encoding, stamp_ns=stamp, frame_id=FRAME_ID)
 
     def results(self) -> list[FrameResult]:
         return [
@@ -382,7 +373,7 @@ def _run_lockstep(
     for frame in frames:
         replayer.publish(frame, has_flow)
         if not replayer.spin_for(timeout, lambda s=frame.stamp_ns: s in replayer.received):
-            sec, nanosec = _stamp_fields(frame.stamp_ns)
+            sec, nanosec = split_stamp(frame.stamp_ns)
             raise ReplayTimeoutError(
                 f"no mask on {mask_topic!r} for frame {frame.name!r} (stamp {sec}.{nanosec:09d})"
                 f" within {timeout:g} s; the node must publish a mono8 mask with the input "

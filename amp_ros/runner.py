@@ -1,0 +1,139 @@
+"""Run the segmentation pipeline over dataset sequences and write their result masks (no ROS).
+
+:func:`segment` is the whole offline protocol: one :class:`~amp_ros.pipeline.Pipeline`, reset at
+the start of each sequence, stepped over every frame in order; each mask goes to
+``<results>/<seq>/<frame>.png`` (:mod:`amp_ros.datasets.results`). :func:`run_offline` builds
+that pipeline from :class:`RunSettings`.
+
+A *runner* is any ``(sequences, results_dir, settings, *, progress) -> RunStats``; ``amp-eval``
+picks one by ``--via``. This module has the ``offline`` one; the ``ros`` one (bags replayed
+through the node) lives in :mod:`amp_ros.ros.eval_run`, so that nothing outside ``amp_ros.ros``
+imports ROS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from amp_ros.datasets import VideoSequence, read_frame
+from amp_ros.datasets.results import write_result
+from amp_ros.errors import InputError
+from amp_ros.models import MODELS, resolve_checkpoint
+
+if TYPE_CHECKING:
+    from amp_ros.pipeline import Pipeline
+
+
+@dataclass
+class RunStats:
+    """How many frames were segmented and the seconds spent segmenting them."""
+
+    frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of pipeline time (0 when nothing ran)."""
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Which model, which path (offline or through the node) and which pipeline switches."""
+
+    checkpoint: str | Path | None = None  # shipped model name or folder; None = default
+    via: str = "offline"
+    crf: bool = True
+    adapt: bool = True
+    device: str = "cpu"
+    head_levels: tuple[int, ...] | None = None
+
+    def checkpoint_path(self) -> Path:
+        """The checkpoint to use: the given one or the node's default model."""
+        return resolve_checkpoint(self.checkpoint)
+
+    def describe(self) -> dict[str, object]:
+        """JSON-ready record of the settings, for metrics.json (no machine paths: see
+        :func:`describe_checkpoint`)."""
+        return {"checkpoint": describe_checkpoint(self.checkpoint_path()), "via": self.via,
+                "crf": self.crf, "adapt": self.adapt, "device": self.device,
+                "head_levels": list(self.head_levels) if self.head_levels else "all"}
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def describe_checkpoint(path: Path) -> str:
+    """How a checkpoint is recorded: a shipped model by name, one in this repository by its
+    repo-relative path, any other folder as given."""
+    resolved = Path(path).resolve()
+    if resolved.parent == MODELS:
+        return resolved.name
+    if resolved.is_relative_to(REPO):
+        return resolved.relative_to(REPO).as_posix()
+    return str(path)
+
+
+Runner = Callable[..., RunStats]
+"""``runner(sequences, results_dir, settings, *, progress=True) -> RunStats``."""
+
+
+def segment(
+    pipeline: Pipeline, sequences: Sequence[VideoSequence], results_dir: Path, *,
+    progress: bool = True,
+) -> RunStats:
+    """Segment every frame of every sequence with ``pipeline``; masks go to
+    ``results_dir/<seq>/<frame>.png``. The pipeline is reset before each sequence."""
+    stats = RunStats()
+    for sequence in sequences:
+        pipeline.reset()
+        frames = tqdm(range(len(sequence.frames)), desc=sequence.name, disable=not progress,
+                      unit="frame", leave=False)
+        for index in frames:
+            frame = read_frame(sequence.frames[index])
+            start = time.perf_counter()
+            result = pipeline.step(frame)
+            stats.seconds += time.perf_counter() - start
+            stats.frames += 1
+            write_result(results_dir, sequence, index, result.mask)
+    return stats
+
+
+def run_offline(
+    sequences: Sequence[VideoSequence], results_dir: Path, settings: RunSettings, *,
+    progress: bool = True,
+) -> RunStats:
+    """The ``offline`` runner: the settings' pipeline, called directly (see :func:`segment`)."""
+    from amp_ros.pipeline import Pipeline  # torch: loaded only when segmenting
+
+    pipeline = Pipeline.from_checkpoint(settings.checkpoint_path(), device=settings.device)
+    pipeline.configure(crf=settings.crf, adapt=settings.adapt, head_levels=settings.head_levels)
+    return segment(pipeline, sequences, results_dir, progress=progress)
+
+
+RUNNERS: Mapping[str, Runner] = {"offline": run_offline}
+"""The runners available without ROS (``amp_ros.ros.eval_run.RUNNERS`` adds ``ros``)."""
+
+VIAS = ("offline", "ros")
+"""Every ``--via`` the CLIs accept; which of them can run depends on the runners given."""
+
+
+def run_sequences(
+    sequences: Sequence[VideoSequence], results_dir: Path, settings: RunSettings, *,
+    runners: Mapping[str, Runner] = RUNNERS, progress: bool = True,
+) -> RunStats:
+    """Segment ``sequences`` with the runner ``settings.via`` names, taken from ``runners``."""
+    runner = runners.get(settings.via)
+    if runner is None:
+        raise InputError(
+            f"--via {settings.via} is not available from this ROS-free entry point; run the one "
+            f"under amp_ros.ros (amp-eval = python -m amp_ros.ros.eval_cli, make demo = "
+            f"python -m amp_ros.ros.demo)"
+        )
+    return runner(sequences, results_dir, settings, progress=progress)
