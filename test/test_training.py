@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from amp_ros.checkpoint import load_checkpoint
-from amp_ros.training import augment
+from amp_ros.training import TrainingError, augment
 from amp_ros.training.data import flow_cache_dir, list_sequences, load_sequence
 from amp_ros.training.train import main
 
@@ -125,12 +126,21 @@ def test_scale_crop_scales_flow_with_pixels() -> None:
     np.testing.assert_allclose(out, 2.0, rtol=1e-5)
 
 
-def test_amp_train_end_to_end_and_resume(dataset: Path, tmp_path: Path) -> None:
+@pytest.fixture()
+def restore_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_amp_train_end_to_end_and_resume(dataset: Path, tmp_path: Path, restore_threads) -> None:
     out = tmp_path / "run"
     common = ["--data", str(dataset), "--sequences", "alpha", "--val-sequences", "beta",
               "--out", str(out), "--width", "0.0625", "--blocks", "1,1,1", "--max-side", "64",
               "--crop", "32,48", "--batch-size", "2", "--steps-per-epoch", "2", "--warmup", "1",
-              "--cache", str(tmp_path / "cache"), "--seed", "3"]
+              "--cache", str(tmp_path / "cache"), "--seed", "3", "--threads", "1"]
     assert main([*common, "--epochs", "1"]) == 0
     checkpoint = load_checkpoint(out / "best")
     assert checkpoint.input.max_side == 64
@@ -138,6 +148,12 @@ def test_amp_train_end_to_end_and_resume(dataset: Path, tmp_path: Path) -> None:
     assert training["val_sequences"] == ["tiny/beta"] and training["train_sequences"] == ["tiny/alpha"]
     assert training["seed"] == 3 and len(training["val_j"]) == 1
     assert "amp-train" in training["command"] and training["machine"]["cpu_count"]
+    assert training["options"]["threads"] == 1 and training["machine"]["torch_threads"] == 1
+    # Portable provenance: data by dataset name, no host name, no absolute path of this machine.
+    assert training["data"] == ["tiny"] and training["options"]["data"] == ["tiny"]
+    assert "host" not in training["machine"]
+    config = (out / "best" / "config.json").read_text()
+    assert str(tmp_path) not in config and str(Path.cwd()) not in config
     assert load_checkpoint(out / "last").model.config.width == 0.0625
     assert (out / "last" / "optimizer.safetensors").is_file()
     before = json.loads((out / "log.json").read_text())["log"]
@@ -173,6 +189,24 @@ def test_bad_blocks_are_rejected(dataset: Path, tmp_path: Path) -> None:
         main(["--data", str(dataset), "--out", str(tmp_path / "x"), "--blocks", "3,4"])
 
 
+def test_split_errors_are_training_errors(dataset: Path) -> None:
+    from amp_ros.training.sampling import split_sequences
+
+    assert split_sequences([str(dataset)], None, ["beta"]) == (
+        [(str(dataset), "alpha")], [(str(dataset), "beta")])
+    with pytest.raises(TrainingError, match="'gamma'"):
+        split_sequences([str(dataset)], None, ["gamma"])
+    with pytest.raises(TrainingError, match="no training sequences"):
+        split_sequences([str(dataset)], None, ["alpha", "beta"])
+
+
+def test_main_reports_a_training_error_in_one_line(dataset: Path, tmp_path: Path, capsys) -> None:
+    assert main(["--data", str(dataset), "--out", str(tmp_path / "x"),
+                 "--val-sequences", "gamma"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("amp-train: error: validation sequence 'gamma'") and "\n" not in err
+
+
 def test_imprint_check_reports_figures(dataset: Path, tmp_path: Path) -> None:
     from amp_ros.training import imprint_check
 
@@ -193,6 +227,11 @@ def test_imprint_check_reports_figures(dataset: Path, tmp_path: Path) -> None:
     learned = result["val_j"]["learned_heads"]
     assert learned == pytest.approx(load_checkpoint(out / "best").training["val_j"][0])
     assert 0.0 <= result["val_j"]["imprinted_heads"] <= 1.0
+    # Training's split: a validation name found nowhere is an error, as it is for amp-train.
+    assert imprint_check.main(["--checkpoint", str(out / "best"), "--data", str(dataset),
+                               "--val-sequences", "gamma", "--cache", str(tmp_path / "cache"),
+                               "--out", str(tmp_path / "never.json")]) == 1
+    assert not (tmp_path / "never.json").exists()
 
 
 def test_efficientnet_appearance_frozen_train_and_resume(dataset: Path, tmp_path: Path) -> None:
@@ -211,20 +250,18 @@ def test_efficientnet_appearance_frozen_train_and_resume(dataset: Path, tmp_path
     training = checkpoint.training
     assert training["appearance"] == "efficientnet_lite0" and training["freeze_appearance"] is True
     init = training["appearance_init"]
-    assert init["licence"] == "Apache-2.0" and Path(init["file"]).is_file()
-    # Frozen: the trunk (weights and BatchNorm statistics) is still exactly the ImageNet one.
     imagenet = EfficientNetLite0Trunk()
-    load_imagenet_weights(imagenet)
+    weights = Path(load_imagenet_weights(imagenet))
+    assert init["licence"] == "Apache-2.0" and init["file"] == weights.name
+    assert init["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    # Frozen: the trunk (weights and BatchNorm statistics) is still exactly the ImageNet one
+    # (that the projections do train is test_frozen_trunk_fixed_while_projections_train).
     trained = checkpoint.model.appearance.trunk.state_dict()
     for name, tensor in imagenet.state_dict().items():
         assert torch.equal(trained[name], tensor), name
-    # ... while the projections to the WRN widths trained (moved off their BatchNorm init).
-    projection_bn = checkpoint.model.appearance.projections[0][1]
-    assert not torch.equal(projection_bn.running_mean, torch.zeros_like(projection_bn.running_mean))
 
     # --resume keeps the appearance stream, its freezing and its provenance.
-    with pytest.raises(SystemExit):
-        main([*common, "--epochs", "2", "--resume", "--no-freeze-appearance"])
+    assert main([*common, "--epochs", "2", "--resume", "--no-freeze-appearance"]) == 1
     assert main([*common, "--epochs", "2", "--resume"]) == 0
     last = load_checkpoint(out / "last")
     assert last.training["epoch"] == 2 and last.training["appearance_init"] == init
@@ -234,7 +271,8 @@ def test_efficientnet_appearance_frozen_train_and_resume(dataset: Path, tmp_path
 
 def test_frozen_trunk_stays_in_eval_mode() -> None:
     from amp_ros.network import two_stream_wrn
-    from amp_ros.training.train import freeze_appearance_trunk, make_optimizer
+    from amp_ros.training.appearance import freeze_appearance_trunk
+    from amp_ros.training.optimizer import make_optimizer
 
     model = two_stream_wrn(width=0.0625, group_blocks=(1, 1, 1), appearance="efficientnet_lite0")
     frozen = freeze_appearance_trunk(model)
@@ -252,3 +290,56 @@ def test_frozen_trunk_stays_in_eval_mode() -> None:
 def test_freeze_needs_pretrained_appearance(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["--data", str(dataset), "--out", str(tmp_path / "x"), "--freeze-appearance"])
+
+
+@pytest.mark.parametrize("lr", [0.0, 5e-3])
+def test_frozen_trunk_fixed_while_projections_train(dataset: Path, tmp_path: Path, lr: float) -> None:
+    """A few real training steps (supervised + episodic loss): with lr > 0 the appearance
+    projections' conv weights move while the frozen trunk's weights and BatchNorm running
+    statistics stay exactly as they were; with lr = 0 nothing moves (the comparison detects
+    training, not some side effect of a forward pass)."""
+    import torch
+
+    from amp_ros.checkpoint import InputConfig
+    from amp_ros.network import two_stream_wrn
+    from amp_ros.training.appearance import freeze_appearance_trunk
+    from amp_ros.training.data import load_sequences
+    from amp_ros.training.optimizer import make_optimizer
+    from amp_ros.training.options import parse_options
+    from amp_ros.training.run_state import seed_everything
+    from amp_ros.training.sampling import SampleSource
+    from amp_ros.training.train import train_step
+
+    options = parse_options(["--data", str(dataset), "--out", str(tmp_path / "x"),
+                             "--appearance", "efficientnet_lite0", "--width", "0.0625",
+                             "--blocks", "1,1,1", "--max-side", "64", "--crop", "32,48",
+                             "--batch-size", "2", "--episodes", "2", "--lr", str(lr)])
+    rng = seed_everything(0)
+    sequences = load_sequences([(str(dataset), "alpha"), (str(dataset), "beta")], 64,
+                               cache=tmp_path / "cache", show_progress=False)
+    source = SampleSource(sequences, options.sampling(), rng, "tiny")
+    model = two_stream_wrn(width=0.0625, group_blocks=(1, 1, 1), appearance="efficientnet_lite0")
+    freeze_appearance_trunk(model)
+    model.train()
+    optimizer = make_optimizer(model, options.lr, options.weight_decay)
+    trunk_before = {k: v.clone() for k, v in model.appearance.trunk.state_dict().items()}
+    projections = [p[0].weight for p in model.appearance.projections]  # the 1×1 convs
+    projections_before = [w.detach().clone() for w in projections]
+    for _ in range(3):
+        loss = train_step(model, optimizer, source, options, InputConfig(max_side=64),
+                          torch.device("cpu"))
+        assert np.isfinite(loss)
+    trunk_after = model.appearance.trunk.state_dict()
+    assert any("running_mean" in k for k in trunk_after)
+    for name, tensor in trunk_before.items():
+        assert torch.equal(trunk_after[name], tensor), name
+    moved = [not torch.equal(w, b) for w, b in zip(projections, projections_before)]
+    # Projections 0, 1, 2 feed strides 2, 4, 8; stride 8 also feeds the trunk level. With the
+    # default head levels (stride4, stride8, trunk) the stride-2 projection gets no gradient.
+    feeding = sorted({{"stride2": 0, "stride4": 1, "stride8": 2, "trunk": 2}[level]
+                      for level in model.config.head_levels})
+    assert feeding == [1, 2]
+    if lr > 0:
+        assert all(moved[i] for i in feeding), moved
+    else:
+        assert not any(moved), moved

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-IGNORE = 255
+from amp_ros.training.augment import IGNORE  # label value excluded from the loss
 
 
 def masked_proxies(features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

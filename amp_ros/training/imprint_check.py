@@ -3,38 +3,54 @@
 ``python -m amp_ros.training.imprint_check --checkpoint CKPT --data DIR [--frames 30]``
 
 1. NMAP proxies (eq. 1, :func:`amp_ros.proxies.nmap`) of background and object are computed
-   from ``--frames`` training frames (sequences not held out for validation, frames spread
-   evenly, each with both classes present) on every head level.
+   from ``--frames`` training frames (the sequences training uses, i.e. not held out for
+   validation by :func:`amp_ros.training.sampling.split_sequences`; frames spread evenly, each
+   with both classes present) on every head level.
 2. Their cosine similarity to the learned head rows is reported per level (also the cross terms
    and the cosine between the two learned rows, for scale).
 3. Validation J (as in training: argmax at the training size, every 2nd frame of the held-out
    sequences) is measured with the learned heads and with the heads replaced by the imprinted
-   proxies (same learned logit scale, via ``export_state`` / ``restore_state``).
+   proxies (same learned logit scale, via :mod:`amp_ros.training.heads`).
 
 Frames are stacked per feature-map size; when the data mixes frame sizes, only the most common
 size is used (eq. 1 averages over shots of one size). The figures go to ``--out`` as JSON.
+``--threads N`` sets torch's CPU threads (0 = torch's default; the recorded checks used 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from amp_ros.atomic_write import atomic_write
 from amp_ros.checkpoint import InputConfig, load_checkpoint
-from amp_ros.classifier import ClassifierState
+from amp_ros.errors import AmpError
 from amp_ros.inference import predict
 from amp_ros.proxies import nmap
-from amp_ros.training.data import DEFAULT_CACHE, list_sequences, load_sequences
-from amp_ros.training.train import VAL_SEQUENCES, validate
+from amp_ros.training import TrainingError
+from amp_ros.training.data import DEFAULT_CACHE, dataset_name, load_sequences
+from amp_ros.training.heads import (
+    BACKGROUND,
+    OBJECT,
+    head_state,
+    learned_proxies,
+    set_head_state,
+    with_rows,
+)
+from amp_ros.training.sampling import VAL_SEQUENCES, split_sequences
+from amp_ros.training.threads import DEFAULT_THREADS, set_threads
+from amp_ros.training.validation import DEFAULT_STRIDE, validate
 
-BACKGROUND, OBJECT = "background", "object"
+PROG = "python -m amp_ros.training.imprint_check"
+DEFAULT_FRAMES = 30
+DEFAULT_OUT = "runs/imprint_check.json"
 
 
 def pick_frames(
@@ -47,7 +63,7 @@ def pick_frames(
         if 0 < seq.masks[t].sum() < seq.masks[t].size
     ]
     if not candidates:
-        raise SystemExit("imprint_check: no training frame has both object and background")
+        raise TrainingError("no training frame has both object and background")
     picks = np.linspace(0, len(candidates) - 1, min(count, len(candidates))).round().astype(int)
     return [candidates[i] for i in sorted(set(picks.tolist()))]
 
@@ -76,22 +92,18 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def run(checkpoint_dir: str, data: Sequence[str], frames: int, val_sequences: Sequence[str],
-        cache: str, val_stride: int = 2) -> dict:
-    """All figures as a JSON-ready dict."""
-    torch.set_num_threads(2)
+        cache: str, val_stride: int = DEFAULT_STRIDE) -> dict:
+    """All figures as a JSON-ready dict. The train/validation split is training's
+    (:func:`~amp_ros.training.sampling.split_sequences`)."""
     checkpoint = load_checkpoint(checkpoint_dir)
     model, input_config = checkpoint.model, checkpoint.input
-    classifier = model.classifier
-    val_names = set(val_sequences)
-    available = [(r, n) for r in data for n in list_sequences(r)]
-    train_sel = [(r, n) for r, n in available if n not in val_names]
-    val_sel = [(r, n) for r, n in available if n in val_names]
+    train_sel, val_sel = split_sequences(data, None, val_sequences)
     train_seqs = load_sequences(train_sel, input_config.max_side, cache=cache)
     picks = pick_frames(train_seqs, frames)
     proxies, used = imprinted_proxies(model, train_seqs, picks, input_config)
 
     levels = list(model.config.head_levels)
-    learned = {name: classifier.proxies(name) for name in (BACKGROUND, OBJECT)}
+    learned = {name: learned_proxies(model, name) for name in (BACKGROUND, OBJECT)}
     similarity = {}
     for index, level in enumerate(levels):
         similarity[level] = {
@@ -108,20 +120,18 @@ def run(checkpoint_dir: str, data: Sequence[str], frames: int, val_sequences: Se
         "checkpoint": str(checkpoint_dir), "data": list(data), "frames_requested": frames,
         "frames_used": used,
         "frames": [f"{train_seqs[i].key}/{t:05d}" for i, t in picks],
-        "val_sequences": [f"{Path(r).name}/{n}" for r, n in val_sel],
+        "val_sequences": [f"{dataset_name(r)}/{n}" for r, n in val_sel],
         "cosine": similarity,
     }
     if val_sel:
         val_seqs = load_sequences(val_sel, input_config.max_side, cache=cache)
         learned_j, learned_per, _, _ = validate(model, val_seqs, input_config, val_stride)
-        original = classifier.export_state()
-        rows = [[proxies[name][lv] for name in original.names] for lv in range(len(levels))]
-        imprinted = ClassifierState(ids=original.ids, names=original.names,
-                                    weights=tuple(torch.stack(r) for r in rows),
-                                    log_scale=original.log_scale)
-        classifier.restore_state(imprinted)
-        imprinted_j, imprinted_per, _, _ = validate(model, val_seqs, input_config, val_stride)
-        classifier.restore_state(original)
+        original = head_state(model)
+        set_head_state(model, with_rows(original, proxies))
+        try:
+            imprinted_j, imprinted_per, _, _ = validate(model, val_seqs, input_config, val_stride)
+        finally:
+            set_head_state(model, original)
         result["val_j"] = {"learned_heads": learned_j, "imprinted_heads": imprinted_j,
                            "learned_per_sequence": learned_per,
                            "imprinted_per_sequence": imprinted_per}
@@ -129,19 +139,26 @@ def run(checkpoint_dir: str, data: Sequence[str], frames: int, val_sequences: Se
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amp_ros.training.imprint_check",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder")
     parser.add_argument("--data", nargs="+", required=True, help="DAVIS-layout folder(s)")
-    parser.add_argument("--frames", type=int, default=30, help="training frames to imprint from")
+    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
+                        help="training frames to imprint from")
     parser.add_argument("--val-sequences", nargs="+", default=list(VAL_SEQUENCES))
     parser.add_argument("--cache", default=str(DEFAULT_CACHE))
-    parser.add_argument("--out", default="runs/imprint_check.json", help="JSON output file")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="JSON output file")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="torch CPU threads; 0 = torch's default (the recorded checks used 2)")
     args = parser.parse_args(argv)
-    result = run(args.checkpoint, args.data, args.frames, args.val_sequences, args.cache)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.threads < 0:
+        parser.error("--threads must be 0 (torch's default) or positive")
+    set_threads(args.threads)
+    try:
+        result = run(args.checkpoint, args.data, args.frames, args.val_sequences, args.cache)
+    except AmpError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    out = atomic_write(args.out, json.dumps(result, indent=2) + "\n")
     for level, figures in result["cosine"].items():
         print(f"{level:8s} cos(object proxy, object head) {figures['object_proxy_vs_object_head']:+.3f}"
               f"  cos(background proxy, background head) "

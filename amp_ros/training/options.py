@@ -1,0 +1,186 @@
+"""The ``amp-train`` options: :class:`Options` and the argparse parser that fills it."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from amp_ros.training.appearance import APPEARANCES, PRETRAINED
+from amp_ros.training.data import DEFAULT_CACHE, dataset_name
+from amp_ros.training.run_state import portable_path
+from amp_ros.training.sampling import VAL_SEQUENCES, SamplingOptions
+from amp_ros.training.threads import DEFAULT_THREADS
+from amp_ros.training.validation import DEFAULT_STRIDE
+
+CROP_MULTIPLE = 8  # crop sides are multiples of the network's output stride
+MIN_CROP = 16  # smallest default crop side
+MIN_CROP_SIDE = 8  # smallest crop side accepted by --crop
+CROP_HEIGHT, CROP_WIDTH = 1 / 2, 7 / 8  # default crop as fractions of --max-side
+PATH_OPTIONS = ("out", "cache", "init")  # recorded portably (see run_state.portable_path)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a run depends on (also recorded in the checkpoint)."""
+
+    data: tuple[str, ...]
+    sequences: tuple[str, ...] | None
+    val_sequences: tuple[str, ...]
+    out: str
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    device: str
+    width: float
+    blocks: tuple[int, int, int]
+    appearance: str
+    freeze_appearance: bool | None  # None: the default (frozen iff the stream is pretrained)
+    max_side: int
+    crop: tuple[int, int]
+    lr: float
+    weight_decay: float
+    warmup: int
+    aux_weight: float
+    paste_prob: float
+    camera_prob: float
+    seed: int
+    cache: str
+    resume: bool
+    val_stride: int
+    init: str | None = None
+    episodes: int = 0
+    episode_weight: float = 1.0
+    support_zero_flow: float = 0.5
+    threads: int = DEFAULT_THREADS
+
+    def sampling(self) -> SamplingOptions:
+        """The options the sampler depends on."""
+        return SamplingOptions(crop=self.crop, aux_weight=self.aux_weight,
+                               paste_prob=self.paste_prob, camera_prob=self.camera_prob,
+                               support_zero_flow=self.support_zero_flow)
+
+    def record(self) -> dict[str, Any]:
+        """The options as JSON for a checkpoint: data folders by dataset name, other paths
+        portable (no absolute path of this machine)."""
+        record: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if key == "data":
+                value = [dataset_name(d) for d in value]
+            elif key in PATH_OPTIONS and value is not None:
+                value = portable_path(value)
+            record[key] = list(value) if isinstance(value, tuple) else value
+        return record
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
+
+
+def default_crop(max_side: int) -> tuple[int, int]:
+    """Training crop (h, w): about 0.5 × 0.875 of ``max_side``, multiples of 8 (128×224 at 256)."""
+    def side(fraction_of: int) -> int:
+        return max(MIN_CROP, fraction_of // CROP_MULTIPLE * CROP_MULTIPLE)
+
+    return side(int(max_side * CROP_HEIGHT)), side(int(max_side * CROP_WIDTH))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amp-train", description="Train the AMP two-stream network (background/object heads)."
+    )
+    parser.add_argument("--data", nargs="+", required=True,
+                        help="DAVIS-layout folders; the first is the main set, the others auxiliary")
+    parser.add_argument("--sequences", nargs="+", default=None,
+                        help="train only on these sequence names (default: all but the val ones)")
+    parser.add_argument("--val-sequences", nargs="+", default=list(VAL_SEQUENCES),
+                        help="held-out validation sequences (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="output folder (last/, best/, log.json)")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--steps-per-epoch", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="torch CPU threads; 0 = torch's default (the runs in this repository "
+                             "used 2)")
+    parser.add_argument("--width", type=float, default=0.25, help="channel width multiplier")
+    parser.add_argument("--blocks", type=_int_tuple, default=(3, 4, 4),
+                        help="residual units per group, e.g. 3,4,4")
+    parser.add_argument("--appearance", choices=APPEARANCES, default="wrn",
+                        help="appearance stream: the paper's WRN from scratch, or an "
+                             "ImageNet-initialised EfficientNet-Lite0 (default: %(default)s)")
+    parser.add_argument("--freeze-appearance", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep the pretrained appearance trunk fixed (weights and BatchNorm "
+                             "statistics); its projections still train (default: on for "
+                             "efficientnet_lite0)")
+    parser.add_argument("--max-side", type=int, default=256, help="training/inference size")
+    parser.add_argument("--crop", type=_int_tuple, default=None,
+                        help="training crop H,W (default: about max_side/2 × 7/8·max_side)")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
+    parser.add_argument("--aux-weight", type=float, default=0.15,
+                        help="sampling probability of each auxiliary --data folder")
+    parser.add_argument("--paste-prob", type=float, default=0.5,
+                        help="probability of pasting a moving object into a sample")
+    parser.add_argument("--camera-prob", type=float, default=0.3,
+                        help="probability of adding a synthetic camera motion to the flow")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache folder (flow)")
+    parser.add_argument("--val-stride", type=int, default=DEFAULT_STRIDE,
+                        help="validate every n-th frame")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    parser.add_argument("--init", default=None,
+                        help="start from this checkpoint folder (fine-tuning) instead of scratch")
+    parser.add_argument("--episodes", type=int, default=4,
+                        help="imprinting episodes per step (support/query frame pairs of one "
+                             "sequence, amp_ros.training.episodes); 0 = supervised loss only")
+    parser.add_argument("--episode-weight", type=float, default=1.0,
+                        help="weight of the episodic prototype loss next to the supervised one")
+    parser.add_argument("--support-zero-flow", type=float, default=0.5,
+                        help="probability that a support frame is seen with zero flow, as a "
+                             "stream's first frame is when it is taught")
+    return parser
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    """Parse and check the command line (argparse exits with status 2 on a bad one)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if len(args.blocks) != 3 or min(args.blocks) < 1:
+        parser.error(f"--blocks needs three positive counts, got {args.blocks}")
+    crop = tuple(args.crop) if args.crop else default_crop(args.max_side)
+    if len(crop) != 2 or min(crop) < MIN_CROP_SIDE:
+        parser.error(f"--crop needs H,W of at least {MIN_CROP_SIDE}, got {crop}")
+    if args.epochs < 1 or args.steps_per_epoch < 1 or args.batch_size < 1:
+        parser.error("--epochs, --steps-per-epoch and --batch-size must be positive")
+    if args.threads < 0:
+        parser.error("--threads must be 0 (torch's default) or positive")
+    if not 0.0 <= args.aux_weight * (len(args.data) - 1) < 1.0:
+        parser.error("--aux-weight × (number of auxiliary folders) must be below 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda asked for, but torch sees no CUDA device")
+    if args.freeze_appearance and args.appearance != PRETRAINED:
+        parser.error("--freeze-appearance needs a pretrained appearance stream "
+                     f"(--appearance {PRETRAINED}); the WRN one starts from scratch")
+    return Options(
+        data=tuple(str(Path(d)) for d in args.data),
+        sequences=tuple(args.sequences) if args.sequences else None,
+        val_sequences=tuple(args.val_sequences),
+        out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size, device=args.device, width=args.width,
+        blocks=tuple(args.blocks), appearance=args.appearance,
+        freeze_appearance=args.freeze_appearance, max_side=args.max_side, crop=crop, lr=args.lr,
+        weight_decay=args.weight_decay, warmup=args.warmup, aux_weight=args.aux_weight,
+        paste_prob=args.paste_prob, camera_prob=args.camera_prob, seed=args.seed,
+        cache=args.cache, resume=args.resume, val_stride=args.val_stride, init=args.init,
+        episodes=args.episodes, episode_weight=args.episode_weight,
+        support_zero_flow=args.support_zero_flow, threads=args.threads,
+    )
