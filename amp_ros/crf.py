@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
 
 from amp_ros.errors import InputError
+from amp_ros.setting_fields import setting
 
 
 @dataclass(frozen=True)
@@ -18,12 +19,19 @@ class CrfConfig:
     Defaults are the settings the AMP authors' group used on DAVIS (amp-method.md).
     """
 
-    iterations: int = 12
-    gaussian_sxy: float = 0.22
-    gaussian_compat: float = 1.25
-    bilateral_sxy: float = 22.4
-    bilateral_srgb: float = 7.7
-    bilateral_compat: float = 1.40
+    iterations: int = field(default=12, metadata=setting("mean-field iterations", (0, 100)))
+    gaussian_sxy: float = field(
+        default=0.22, metadata=setting("Gaussian kernel width (px at frame size)", (0.0, 1000.0))
+    )
+    gaussian_compat: float = field(default=1.25, metadata=setting("Gaussian kernel weight", (0.0, 100.0)))
+    bilateral_sxy: float = field(
+        default=22.4,
+        metadata=setting("bilateral kernel spatial width (px at frame size)", (0.0, 1000.0)),
+    )
+    bilateral_srgb: float = field(
+        default=7.7, metadata=setting("bilateral kernel colour width", (0.0, 255.0))
+    )
+    bilateral_compat: float = field(default=1.40, metadata=setting("bilateral kernel weight", (0.0, 100.0)))
 
 
 def refine(probabilities: np.ndarray, frame: np.ndarray, config: CrfConfig, scale: float = 1.0) -> np.ndarray:

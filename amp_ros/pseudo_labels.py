@@ -6,22 +6,35 @@ foreground (distance transform); everything else is ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from amp_ros.errors import InputError
 from amp_ros.proxies import IGNORE
+from amp_ros.setting_fields import setting
 
 
 @dataclass(frozen=True)
 class PseudoLabelConfig:
     """Thresholds of the pseudo-labeller; distances are fractions of the image diagonal."""
 
-    foreground_threshold: float = 0.8
-    erosion: float = 0.01
-    background_distance: float = 0.1
+    foreground_threshold: float = field(
+        default=0.8,
+        metadata=setting("pseudo-label: object probability above this is foreground", (0.0, 1.0)),
+    )
+    erosion: float = field(
+        default=0.01,
+        metadata=setting("pseudo-label: foreground erosion, fraction of the diagonal", (0.0, 0.5)),
+    )
+    background_distance: float = field(
+        default=0.1,
+        metadata=setting(
+            "pseudo-label: background lies this far from the foreground (fraction of the diagonal)",
+            (0.0, 1.0),
+        ),
+    )
 
 
 def pseudo_labels(probability: np.ndarray, config: PseudoLabelConfig) -> np.ndarray | None:

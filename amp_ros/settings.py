@@ -1,4 +1,9 @@
-"""The pipeline's run-time settings: one frozen dataclass, the single source of their defaults."""
+"""The pipeline's run-time settings: one frozen dataclass, the single source of their defaults.
+
+Each field also carries its ROS parameter name, description and range (see
+:mod:`amp_ros.setting_fields`): the node declares its parameters from them and config/vos.yaml is
+checked against them.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,35 @@ from dataclasses import dataclass, field
 
 from amp_ros.crf import CrfConfig
 from amp_ros.pseudo_labels import PseudoLabelConfig
+from amp_ros.setting_fields import group, not_exposed, setting
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     """Run-time settings; all can change between frames (see :meth:`Pipeline.configure`)."""
 
-    adapt: bool = True
-    alpha: float = 0.001  # self-adaptation rate per frame (AMP eq. 2)
-    teach_alpha: float = 0.26  # rate for teaching a label that exists already
-    taught_alpha: float = 0.01  # self-adaptation rate of taught classes per frame
-    taught_crf: bool = True  # refine each taught class's decision with the dense CRF
-    pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
-    crf: bool = True
-    crf_config: CrfConfig = field(default_factory=CrfConfig)
-    dis_preset: str = "medium"
-    mask_threshold: float = 0.5
-    head_levels: tuple[int, ...] | None = None  # None = every level (a subset is an ablation)
+    adapt: bool = field(
+        default=True, metadata=setting("self-adapt the background/object proxies every frame")
+    )
+    alpha: float = field(default=0.001, metadata=setting("self-adaptation rate (AMP eq. 2)", (0.0, 1.0)))
+    teach_alpha: float = field(
+        default=0.26, metadata=setting("rate when teaching a label that exists already", (0.0, 1.0))
+    )
+    taught_alpha: float = field(
+        default=0.01, metadata=setting("self-adaptation rate of taught classes per frame", (0.0, 1.0))
+    )
+    taught_crf: bool = field(
+        default=True, metadata=setting("refine each taught class's decision with the dense CRF")
+    )
+    pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig, metadata=group())
+    crf: bool = field(default=True, metadata=setting("refine with a dense CRF"))
+    crf_config: CrfConfig = field(default_factory=CrfConfig, metadata=group("crf_"))
+    dis_preset: str = field(
+        default="medium", metadata=not_exposed("DIS optical flow preset of the evaluation tools")
+    )
+    mask_threshold: float = field(
+        default=0.5, metadata=setting("object probability above this is in ~/mask", (0.0, 1.0))
+    )
+    head_levels: tuple[int, ...] | None = field(  # None = every level (a subset is an ablation)
+        default=None, metadata=not_exposed("ablation of the evaluation tools")
+    )

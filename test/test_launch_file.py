@@ -123,17 +123,39 @@ def test_launched_files_exist_and_are_installed() -> None:
 def test_vos_yaml_matches_the_node_parameters() -> None:
     """config/vos.yaml sets exactly the node's parameters, each to its default, of the same type."""
     yaml = pytest.importorskip("yaml")
-    pytest.importorskip("rclpy")
-    from amp_ros.ros.node import _PARAMETERS, NODE_NAME
+    from amp_ros.ros.node_config import NODE_NAME, PARAMETERS
 
     config = yaml.safe_load(CONFIG_FILE.read_text())
     assert list(config) == [NODE_NAME]
     assert list(config[NODE_NAME]) == ["ros__parameters"]
     values = config[NODE_NAME]["ros__parameters"]
-    assert set(values) == set(_PARAMETERS)
-    for name, (default, *_) in _PARAMETERS.items():
+    defaults = {item.name: item.default for item in PARAMETERS}
+    assert sorted(set(defaults) - set(values)) == [], "missing in vos.yaml"
+    assert sorted(set(values) - set(defaults)) == [], "unknown in vos.yaml"
+    for name, default in defaults.items():
         assert values[name] == default, name
         assert type(values[name]) is type(default), f"{name}: {type(values[name])} vs {type(default)}"
+
+
+def test_every_parameter_is_described_and_bounded() -> None:
+    """Each parameter has a description; numbers have a (low, high) range holding the default,
+    strings with fixed values list them (and the default is one)."""
+    from amp_ros.ros.node_config import PARAMETERS
+
+    free_strings = {"checkpoint", "state_dir"}  # a name or a path
+    for item in PARAMETERS:
+        assert item.description.strip(), item.name
+        if isinstance(item.default, bool):
+            assert item.limits is None, item.name
+        elif isinstance(item.default, int | float):
+            assert item.limits is not None and len(item.limits) == 2, item.name
+            low, high = item.limits
+            assert type(low) is type(high) is type(item.default), item.name
+            assert low <= item.default <= high, item.name
+        elif item.name in free_strings:
+            assert item.limits is None, item.name
+        else:
+            assert item.choices and item.default in item.choices, item.name
 
 
 def test_string_launch_arguments_stay_strings(tree: ast.Module) -> None:

@@ -23,7 +23,8 @@ import pytest
 pytest.importorskip("rclpy")
 cv2 = pytest.importorskip("cv2")
 
-from rcl_interfaces.srv import GetParameters, SetParameters  # noqa: E402
+from rcl_interfaces.msg import ParameterType  # noqa: E402
+from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters  # noqa: E402
 from rclpy.parameter import Parameter, parameter_value_to_python  # noqa: E402
 from ros_harness import (  # noqa: E402
     FASTDDS_PROFILES,
@@ -42,6 +43,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from amp_interfaces.srv import Forget, Teach  # noqa: E402
 from amp_ros.class_store import STATE_FILE  # noqa: E402
+from amp_ros.ros.node_config import PARAMETERS  # noqa: E402
 
 # Fast DDS reads its profile file once per process, when the first participant is created, and
 # another test module may create one before this module's fixtures run: select the shared-memory
@@ -334,6 +336,39 @@ def test_parameters_change_at_run_time_and_read_only_ones_are_refused(vos: VosSe
     finally:
         (result,) = _set(vos, alpha=0.001)
         assert result.successful
+
+
+def test_parameters_are_declared_from_the_settings(vos: VosSession) -> None:
+    """Every setting is a parameter with its description, read-only flag and range or choices."""
+    names = [item.name for item in PARAMETERS]
+    response = vos.client.call("/amp_vos/describe_parameters", DescribeParameters.Request(names=names),
+                               DescribeParameters)
+    kinds = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+    for item, described in zip(PARAMETERS, response.descriptors, strict=True):
+        assert (described.name, described.type) == (item.name, kinds[type(item.default)])
+        assert (described.description, described.read_only) == (item.description, item.read_only)
+        bounds = (*described.floating_point_range, *described.integer_range)
+        ranges = [(r.from_value, r.to_value) for r in bounds]
+        if item.choices is not None:
+            assert described.additional_constraints == "one of: " + ", ".join(item.choices)
+        else:
+            assert ranges == ([item.limits] if item.limits is not None else []), item.name
+
+
+def test_taught_class_settings_change_at_run_time(vos: VosSession) -> None:
+    """taught_alpha and taught_crf are run-time parameters; taught_alpha stays within 0..1."""
+    assert _get(vos, "taught_alpha", "taught_crf") == [0.01, True]
+    try:
+        results = _set(vos, taught_alpha=0.05, taught_crf=False)
+        assert all(r.successful for r in results), [r.reason for r in results]
+        assert _get(vos, "taught_alpha", "taught_crf") == [0.05, False]
+        (result,) = _set(vos, taught_alpha=1.5)
+        assert not result.successful
+        assert_still_serving(vos)
+    finally:
+        results = _set(vos, taught_alpha=0.01, taught_crf=True)
+        assert all(r.successful for r in results)
 
 
 # --- 8: the amp-teach console client --------------------------------------------------------------

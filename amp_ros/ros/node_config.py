@@ -1,0 +1,59 @@
+"""The ``amp_vos`` node's settings: node-only ones here, the pipeline's nested (no ROS imports).
+
+Every setting is a ROS parameter of the same name (see :mod:`amp_ros.setting_fields`): the node
+declares :data:`PARAMETERS` with these defaults, ranges and descriptions, and config/vos.yaml is
+checked against them. Read-only ones need a restart; the others can change at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amp_ros.setting_fields import Setting, flatten, group, setting
+from amp_ros.settings import PipelineConfig
+
+NODE_NAME = "amp_vos"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The node's parameters: its own settings and the pipeline's (:class:`PipelineConfig`)."""
+
+    checkpoint: str = field(default="", metadata=setting(
+        "checkpoint: empty = the shipped default, a shipped model's name, or a folder", read_only=True
+    ))
+    device: str = field(default="cpu", metadata=setting(
+        "cpu | cuda | auto", ("cpu", "cuda", "auto"), read_only=True
+    ))
+    threads: int = field(default=0, metadata=setting(
+        "torch CPU threads; 0 = torch's default (all cores)", (0, 256), read_only=True
+    ))
+    max_side: int = field(default=0, metadata=setting(
+        "processing size (longer side, px); 0 = the checkpoint's", (0, 4096), read_only=True
+    ))
+    qos: str = field(default="sensor_data", metadata=setting(
+        "input QoS: sensor_data (best effort) | reliable", ("sensor_data", "reliable"), read_only=True
+    ))
+    state_dir: str = field(default="~/.ros/amp_ros", metadata=setting(
+        "where taught classes persist", read_only=True
+    ))
+    max_image_pixels: int = field(default=1920 * 1080, metadata=setting(
+        "larger frames are rejected", (1, 100_000_000), read_only=True
+    ))
+    diagnostics_period: float = field(default=1.0, metadata=setting(
+        "seconds between /diagnostics messages", (0.1, 60.0), read_only=True
+    ))
+    flow_source: str = field(default="auto", metadata=setting(
+        "topic | dis | auto (DIS while ~/flow is silent)", ("topic", "dis", "auto")
+    ))
+    flow_timeout: float = field(default=1.0, metadata=setting(
+        "auto mode: seconds without flow before DIS takes over", (0.0, 60.0)
+    ))
+    slop: float = field(default=0.005, metadata=setting(
+        "max stamp difference (s) to pair a frame with a flow field", (0.0, 1.0)
+    ))
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig, metadata=group())
+
+
+PARAMETERS: list[Setting] = flatten(NodeConfig)
+"""Every parameter of the node, in declaration order."""
