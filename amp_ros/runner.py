@@ -24,7 +24,8 @@ from tqdm import tqdm
 from amp_ros.datasets import VideoSequence, read_frame
 from amp_ros.datasets.results import write_result
 from amp_ros.errors import InputError
-from amp_ros.models import MODELS, resolve_checkpoint
+from amp_ros.models import resolve_checkpoint
+from amp_ros.provenance import checkpoint_label
 
 if TYPE_CHECKING:
     from amp_ros.pipeline import Pipeline
@@ -59,25 +60,11 @@ class RunSettings:
         return resolve_checkpoint(self.checkpoint)
 
     def describe(self) -> dict[str, object]:
-        """JSON-ready record of the settings, for metrics.json (no machine paths: see
-        :func:`describe_checkpoint`)."""
-        return {"checkpoint": describe_checkpoint(self.checkpoint_path()), "via": self.via,
+        """JSON-ready record of the settings, for metrics.json (the checkpoint by name or
+        repo-relative path: :func:`amp_ros.provenance.checkpoint_label`)."""
+        return {"checkpoint": checkpoint_label(self.checkpoint_path()), "via": self.via,
                 "crf": self.crf, "adapt": self.adapt, "device": self.device,
                 "head_levels": list(self.head_levels) if self.head_levels else "all"}
-
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def describe_checkpoint(path: Path) -> str:
-    """How a checkpoint is recorded: a shipped model by name, one in this repository by its
-    repo-relative path, any other folder as given."""
-    resolved = Path(path).resolve()
-    if resolved.parent == MODELS:
-        return resolved.name
-    if resolved.is_relative_to(REPO):
-        return resolved.relative_to(REPO).as_posix()
-    return str(path)
 
 
 Runner = Callable[..., RunStats]

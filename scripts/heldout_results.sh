@@ -5,14 +5,15 @@
 #   DAVIS=../shared/data/davis2016-train scripts/heldout_results.sh
 #
 # Sequences: the six DAVIS-2016 train sequences held out from training (VAL_SEQUENCES in
-# amp_ros/training/train.py). Models: the shipped ones (amp_ros/models/<name>).
+# amp_ros/training/train.py). Models: the shipped ones (amp_ros/models/<name>), recorded by name
+# in each metrics.json (no machine paths: test_no_machine_paths scans docs/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DAVIS=${DAVIS:-../shared/data/davis2016-train}
 OUT=${OUT:-out/results}
 SEQUENCES=${SEQUENCES:-bus,car-turn,dance-jump,hike,mallard-fly,stroller}
 MODELS=${MODELS:-$(.venv/bin/python -c "from amp_ros.models import shipped_models; print(' '.join(shipped_models()))")}
-EVAL=(.venv/bin/python -m amp_ros.evaluation.cli)
+EVAL=(.venv/bin/python -m amp_ros.ros.eval_cli)  # amp-eval, with --via ros
 
 run() {  # run LABEL [amp-eval davis options...]
   local label=$1; shift
@@ -44,6 +45,7 @@ mkdir -p "$OUT/tables"
 .venv/bin/python - "$OUT/tables" ${IMPRINT:-} <<'PY'
 import json, re, sys
 from pathlib import Path
+from amp_ros.atomic_write import atomic_write
 tables, imprint = Path(sys.argv[1]), sys.argv[2:]
 text = Path("docs/results.template.md").read_text()
 def table(match):
@@ -62,6 +64,6 @@ def table(match):
                 "cos(object head, bg head) | cos(object proxy, bg proxy) |\n|---|---|---:|---:|---:|---:|\n")
         return head + "\n".join(rows) + f"\n\nSources: {', '.join(f'`{p}`' for p in imprint)}" if rows else "(not run)"
     return (tables / f"{name}.md").read_text().strip()
-Path("docs/results.md").write_text(re.sub(r"\{\{(\w+)\}\}", table, text))
+atomic_write("docs/results.md", re.sub(r"\{\{(\w+)\}\}", table, text))
 print("wrote docs/results.md")
 PY

@@ -4,7 +4,8 @@
 ...] [--default]`` copies the weights and the config (no optimizer state) to
 ``amp_ros/models/<name>/``, adds each metrics.json's global figures and config under
 ``training.scores`` (figures written by the scorer, never typed by hand), and with ``--default``
-makes it the model the node loads.
+makes it the model the node loads. Every file is written atomically, and paths are recorded
+relative to the repository (no folder of this machine).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from amp_ros.atomic_write import atomic_path, atomic_write
 from amp_ros.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint
 from amp_ros.models import MODELS
+from amp_ros.provenance import repo_relative
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,19 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     args.dest = args.models / args.name
     load_checkpoint(args.checkpoint)  # verify before shipping
     args.dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.checkpoint / WEIGHTS_FILE, args.dest / WEIGHTS_FILE)
+    with atomic_path(args.dest / WEIGHTS_FILE) as tmp:
+        shutil.copyfile(args.checkpoint / WEIGHTS_FILE, tmp)
     config = json.loads((args.checkpoint / CONFIG_FILE).read_text())
     scores = []
     for path in args.metrics:
         metrics = json.loads(path.read_text())
-        scores.append({"metrics": str(path), "dataset": metrics["dataset"],
+        scores.append({"metrics": repo_relative(path), "dataset": metrics["dataset"],
                        "sequences": sorted(metrics["sequences"]), "global": metrics["global"],
                        "fps": metrics.get("fps"), "config": metrics.get("config")})
     config.setdefault("training", {})["scores"] = scores
-    (args.dest / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    atomic_write(args.dest / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     load_checkpoint(args.dest)
     if args.default:
-        (args.models / "DEFAULT").write_text(args.name + "\n")
+        atomic_write(args.models / "DEFAULT", args.name + "\n")
     size = sum(f.stat().st_size for f in args.dest.iterdir()) / 1e6
     print(f"shipped {args.checkpoint} → {args.dest} ({size:.1f} MB, {len(scores)} score record(s))")
     return 0
