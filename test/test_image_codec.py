@@ -139,3 +139,39 @@ def test_array_to_fields_checks_layout() -> None:
         array_to_fields(RGB[:, :, 0], "rgb8")
     with pytest.raises(InputError, match="32FC2 needs a float32 array with 2 channel"):
         array_to_fields(np.zeros((2, 3, 2), np.float64), "32FC2")
+
+
+# --- building messages, stamps ------------------------------------------------------------------
+
+
+def test_split_and_join_stamps() -> None:
+    from amp_ros.image_codec import split_stamp, stamp_ns
+
+    stamp = 1_700_000_000 * 1_000_000_000 + 41_666_667
+    assert split_stamp(stamp) == (1_700_000_000, 41_666_667)
+    header = SimpleNamespace(stamp=SimpleNamespace(sec=1_700_000_000, nanosec=41_666_667))
+    assert stamp_ns(header) == stamp
+
+
+def test_image_message_for_rclpy_and_rosbags() -> None:
+    """One builder: rclpy's classes (the node, teach client, replay) and a rosbags type store
+    (the bag writer) get the same fields, header and pixels."""
+    from amp_ros.bag.read import IMAGE_TYPE, typestore
+    from amp_ros.image_codec import ImageTypes, image_message, stamp_ns
+    from amp_ros.ros.messages import image_msg
+
+    store = typestore()
+    bag_types = ImageTypes(image=store.types[IMAGE_TYPE], header=store.types["std_msgs/msg/Header"],
+                           time=store.types["builtin_interfaces/msg/Time"],
+                           data=lambda raw: np.frombuffer(raw, np.uint8))
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    stamp = 5 * 1_000_000_000 + 7
+    for msg in (image_msg(rgb, "rgb8", stamp_ns=stamp, frame_id="camera"),
+                image_message(bag_types, rgb, "rgb8", stamp_ns=stamp, frame_id="camera")):
+        assert (msg.height, msg.width, msg.encoding, msg.step) == (2, 3, "rgb8", 9)
+        assert stamp_ns(msg.header) == stamp and msg.header.frame_id == "camera"
+        np.testing.assert_array_equal(image_to_array(msg), rgb)
+    bare = image_msg(rgb[:, :, 0].copy(), "mono8")  # a Teach request's image: default header
+    assert stamp_ns(bare.header) == 0 and bare.header.frame_id == ""
+    kept = image_msg(rgb, "rgb8", header=image_msg(rgb, "rgb8", stamp_ns=stamp).header)
+    assert stamp_ns(kept.header) == stamp  # the node copies the input frame's header

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,6 +14,8 @@ from sensor_msgs.msg import Image
 
 # `make venv` builds amp_interfaces; a missing build fails here instead of skipping.
 from amp_interfaces.srv import Forget, Teach
+from amp_ros.ros.dds_env import dds_variables_applied
+from amp_ros.ros.messages import image_msg
 
 HEIGHT, WIDTH = 480, 854
 DOMAIN_ID = "58"  # unique to this test module
@@ -52,33 +53,14 @@ def test_forget_fields() -> None:
 
 @pytest.fixture
 def ros_context() -> Iterator[Context]:
-    """Yield an isolated rclpy context on a private, localhost-only domain."""
-    saved = {k: os.environ.get(k) for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")}
-    os.environ["ROS_DOMAIN_ID"] = DOMAIN_ID
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    context = Context()
-    rclpy.init(context=context)
-    try:
-        yield context
-    finally:
-        context.try_shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _image(array: np.ndarray, encoding: str) -> Image:
-    height, width = array.shape[:2]
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    return Image(
-        height=height,
-        width=width,
-        encoding=encoding,
-        step=width * channels,
-        data=array.tobytes(),
-    )
+    """Yield an isolated rclpy context on a private domain, with amp_ros's DDS environment."""
+    with dds_variables_applied():
+        context = Context()
+        rclpy.init(context=context, domain_id=int(DOMAIN_ID))
+        try:
+            yield context
+        finally:
+            context.try_shutdown()
 
 
 def test_service_round_trip(ros_context: Context) -> None:
@@ -116,7 +98,7 @@ def test_service_round_trip(ros_context: Context) -> None:
         frame = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
         mask = np.zeros((HEIGHT, WIDTH), np.uint8)
         mask[100:200, 300:450] = 255
-        request = Teach.Request(image=_image(frame, "rgb8"), mask=_image(mask, "mono8"), label="cup")
+        request = Teach.Request(image=image_msg(frame, "rgb8"), mask=image_msg(mask, "mono8"), label="cup")
 
         assert teach.wait_for_service(timeout_sec=5.0)
         future = teach.call_async(request)

@@ -289,3 +289,20 @@ def test_result_of_another_size_is_an_error(tmp_path: Path) -> None:
     message = rf"result mask {re.escape(str(wrong))} is 33×24 .* is 32×24"
     with pytest.raises(InputError, match=message):
         evaluate_results(load_davis(root), results, tmp_path / "out")
+
+
+# --- the results layout -------------------------------------------------------------------------
+
+
+def test_results_layout_is_written_atomically_and_read_back(tmp_path: Path) -> None:
+    from amp_ros.datasets.results import read_result_mask, result_path, write_result
+
+    (sequence,) = load_davis(_davis_fixture(tmp_path / "davis"), sequences=["beta"])
+    mask = _blob(2) > 0
+    path = write_result(tmp_path / "results", sequence, 2, mask)
+    assert path == result_path(tmp_path / "results", "beta", "00002") == tmp_path / "results/beta/00002.png"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["00002.png"]  # no temporary left
+    np.testing.assert_array_equal(read_result_mask(path), mask)
+    assert set(np.unique(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))) == {0, 255}
+    with pytest.raises(InputError, match="H×W mask"):
+        write_result(tmp_path / "results", sequence, 3, np.zeros((2, 2, 3)))
