@@ -1,8 +1,10 @@
 """Checkpoints as verified data: ``model.safetensors`` + ``config.json`` in one folder.
 
-Loading never unpickles: tensors come from safetensors, everything else from JSON. The config's
-sha256 of the weights file is checked, and the tensors must match the architecture the config
-describes exactly (names and shapes), otherwise the checkpoint is rejected with the difference.
+A checkpoint holds the network and its trained heads (the heads' tensors under the ``classifier.``
+prefix). Loading never unpickles: tensors come from safetensors, everything else from JSON. The
+config's sha256 of the weights file is checked, and the tensors must match the architecture the
+config describes exactly (names and shapes), otherwise the checkpoint is rejected with the
+difference.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from amp_ros.atomic_write import atomic_path, atomic_write
 from amp_ros.errors import CheckpointError
-from amp_ros.network import NetworkConfig, TwoStreamWRN
+from amp_ros.heads import ProxyHeads
+from amp_ros.network import NetworkConfig, TwoStreamNetwork, build_heads
+from amp_ros.proxy_set import ProxySet
 
 FORMAT = "amp_ros.checkpoint/1"
+ARCHITECTURE = "two_stream"
+LEGACY_ARCHITECTURES = ("two_stream_wrn",)  # the same network under its first name
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+HEADS_PREFIX = "classifier."  # the heads' tensors in model.safetensors
 
 # ImageNet statistics: one fixed input normalisation for frames and rendered flow (0–255 input).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -40,12 +48,23 @@ class InputConfig:
 
 @dataclass
 class Checkpoint:
-    """A loaded model with its input settings and provenance."""
+    """A loaded network and its trained heads, with input settings and provenance."""
 
-    model: TwoStreamWRN
+    network: TwoStreamNetwork
+    heads: ProxyHeads
     input: InputConfig
     training: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+
+    @property
+    def proxies(self) -> ProxySet:
+        """The trained classes as a proxy set (a copy: what a new video starts from)."""
+        return self.heads.proxy_set()
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """The learned logit scale."""
+        return self.heads.scale
 
 
 def _sha256(path: Path) -> str:
@@ -58,30 +77,29 @@ def _sha256(path: Path) -> str:
 
 def save_checkpoint(
     directory: str | Path,
-    model: TwoStreamWRN,
+    network: TwoStreamNetwork,
+    heads: ProxyHeads,
     input_config: InputConfig,
     training: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` as a checkpoint folder; returns the folder."""
+    """Write ``network`` and ``heads`` as a checkpoint folder (each file atomically)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    tensors.update({HEADS_PREFIX + k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()})
     weights = directory / WEIGHTS_FILE
-    tmp = weights.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(weights)
+    with atomic_path(weights) as tmp:
+        save_file(tensors, str(tmp))
     config = {
         "format": FORMAT,
-        "architecture": "two_stream_wrn",
-        "network": model.config.to_dict(),
+        "architecture": ARCHITECTURE,
+        "network": network.config.to_dict(),
         "input": {"mean": list(input_config.mean), "std": list(input_config.std),
                   "max_side": input_config.max_side},
         "training": training or {},
         "sha256": _sha256(weights),
     }
-    tmp = directory / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    tmp.replace(directory / CONFIG_FILE)
+    atomic_write(directory / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     return directory
 
 
@@ -98,7 +116,7 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
         raise CheckpointError(f"{config_path} is not valid JSON: {err}") from err
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"{config_path}: expected format {FORMAT!r}")
-    if config.get("architecture") != "two_stream_wrn":
+    if config.get("architecture") not in (ARCHITECTURE, *LEGACY_ARCHITECTURES):
         raise CheckpointError(f"{config_path}: unknown architecture {config.get('architecture')!r}")
     expected_hash = config.get("sha256")
     if not isinstance(expected_hash, str) or not expected_hash:
@@ -117,18 +135,25 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
             raise ValueError("input mean and std need 3 values each")
         if min(input_config.std) <= 0 or input_config.max_side < 1:
             raise ValueError("input std must be positive and max_side at least 1")
-        model = TwoStreamWRN(network)
+        model = TwoStreamNetwork(network)
+        heads = build_heads(model)
     except (AttributeError, KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{config_path}: invalid network config: {err}") from err
     try:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights_path} is not a readable safetensors file: {err}") from err
-    _check_tensors(model.state_dict(), tensors, weights_path)
-    model.load_state_dict(tensors, strict=True)
+    expected = dict(model.state_dict())
+    expected.update({HEADS_PREFIX + k: v for k, v in heads.state_dict().items()})
+    _check_tensors(expected, tensors, weights_path)
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(HEADS_PREFIX)}, strict=True)
+    heads.load_state_dict(
+        {k[len(HEADS_PREFIX):]: v for k, v in tensors.items() if k.startswith(HEADS_PREFIX)}, strict=True
+    )
     model.to(device).eval()
-    return Checkpoint(model=model, input=input_config, training=config.get("training", {}),
-                      path=directory)
+    heads.to(device).eval()
+    return Checkpoint(network=model, heads=heads, input=input_config,
+                      training=config.get("training", {}), path=directory)
 
 
 def _check_tensors(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], path: Path) -> None:

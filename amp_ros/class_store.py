@@ -1,14 +1,15 @@
 """Persistence of taught classes: one safetensors file in a state directory, written atomically.
 
+The file holds each class's object and background proxies per head level, as taught (not their
+per-video adaptation), with the class names and ids in its metadata.
+
 A file that cannot be read is moved aside (``*.corrupt-<time>``) and reported, never deleted,
 so a bad file neither crashes the node nor destroys what the operator taught.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -16,11 +17,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from amp_ros.classifier import ClassifierState
-from amp_ros.errors import StateError
+from amp_ros.atomic_write import atomic_path
+from amp_ros.errors import InputError, StateError
+from amp_ros.proxy_set import ProxySet
+from amp_ros.taught_classes import TaughtClasses
 
 STATE_FILE = "taught_classes.safetensors"
-_FORMAT = "amp_ros.taught_classes/1"
+_FORMAT = "amp_ros.taught_classes/2"
+_OLD_FORMATS = ("amp_ros.taught_classes/1",)  # one proxy per class, no background of its own
 
 
 class ClassStore:
@@ -30,33 +34,29 @@ class ClassStore:
         self.directory = Path(directory).expanduser()
         self.path = self.directory / STATE_FILE
 
-    def save(self, state: ClassifierState) -> None:
-        """Atomically replace the state file with ``state`` (temp file, fsync, rename)."""
-        tensors = {f"level{i}": w.detach().cpu().contiguous() for i, w in enumerate(state.weights)}
+    def save(self, taught: TaughtClasses) -> None:
+        """Atomically replace the state file with ``taught`` (temp file, fsync, rename)."""
+        tensors = {}
+        for part, proxies in (("object", taught.objects), ("background", taught.backgrounds)):
+            for level, weight in enumerate(proxies.weights):
+                tensors[f"{part}.level{level}"] = weight.detach().cpu().contiguous()
         metadata = {
             "format": _FORMAT,
-            "classes": json.dumps([{"id": i, "name": n} for i, n in zip(state.ids, state.names)]),
-            "log_scale": repr(state.log_scale),
+            "classes": json.dumps([{"id": i, "name": n} for i, n in zip(taught.ids, taught.names)]),
         }
-        tmp = self.path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            save_file(tensors, str(tmp), metadata=metadata)
-            with tmp.open("rb") as handle:
-                os.fsync(handle.fileno())
-            tmp.replace(self.path)
+            with atomic_path(self.path) as tmp:
+                save_file(tensors, str(tmp), metadata=metadata)
         except (OSError, SafetensorError) as err:  # safetensors reports I/O errors as its own
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise StateError(f"cannot write {self.path}: {err}") from err
 
-    def load(self) -> ClassifierState | None:
+    def load(self) -> TaughtClasses | None:
         """The saved classes, None if nothing was saved; StateError (file set aside) if corrupt."""
         if not self.path.exists():
             return None
         try:
             return self._read()
-        except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError, InputError) as err:
             aside = self._set_aside()
             raise StateError(f"{self.path} is unreadable ({err}); moved it to {aside}") from err
 
@@ -73,23 +73,26 @@ class ClassStore:
             raise StateError(f"{self.path} is unreadable and cannot be moved aside: {err}") from err
         return aside
 
-    def _read(self) -> ClassifierState:
+    def _read(self) -> TaughtClasses:
         from safetensors import safe_open
 
         with safe_open(str(self.path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        if metadata.get("format") != _FORMAT:
-            raise ValueError(f"not a taught-classes file (format {metadata.get('format')!r})")
+        found = metadata.get("format")
+        if found in _OLD_FORMATS:
+            raise ValueError(f"written by an older amp_ros ({found}) without background proxies; "
+                             "teach the classes again")
+        if found != _FORMAT:
+            raise ValueError(f"not a taught-classes file (format {found!r})")
         classes = json.loads(metadata["classes"])
+        names = tuple(str(c["name"]) for c in classes)
+        ids = tuple(int(c["id"]) for c in classes)
         tensors = load_file(str(self.path))
-        weights = tuple(tensors[f"level{i}"] for i in range(len(tensors)))
-        if any(w.dim() != 2 or w.shape[0] != len(classes) for w in weights) or not weights:
-            raise ValueError("tensor shapes do not match the class list")
-        if any(not torch.isfinite(w).all() for w in weights):
-            raise ValueError("weights contain NaN or inf")
-        return ClassifierState(
-            ids=tuple(int(c["id"]) for c in classes),
-            names=tuple(str(c["name"]) for c in classes),
-            weights=weights,
-            log_scale=float(metadata["log_scale"]),
-        )
+        levels = len(tensors) // 2
+        parts = {}
+        for part in ("object", "background"):
+            weights = tuple(tensors[f"{part}.level{i}"] for i in range(levels))
+            if not weights or any(not torch.isfinite(w).all() for w in weights):
+                raise ValueError(f"{part} weights are missing or contain NaN or inf")
+            parts[part] = ProxySet(names, ids, weights)
+        return TaughtClasses(parts["object"], parts["background"])

@@ -1,4 +1,4 @@
-"""One forward pass: frame + flow in, per-class probabilities and head features out.
+"""One forward pass: frame + flow in, head features out; logits of a proxy set from them.
 
 Shared by the pipeline (node, offline evaluation, demo) and by training, so every path feeds
 the network exactly the same inputs.
@@ -16,19 +16,19 @@ import torch.nn.functional as F
 
 from amp_ros.checkpoint import InputConfig
 from amp_ros.errors import InputError
-from amp_ros.flow import check_flow, flow_to_rgb, resize_flow
-from amp_ros.network import TwoStreamWRN
+from amp_ros.flow import flow_to_rgb
+from amp_ros.network import TwoStreamNetwork
+from amp_ros.proxy_set import ProxySet, cosine_logits
 
 
 @dataclass
-class Prediction:
+class FrameFeatures:
     """The network's view of one frame, at its internal (processing) size h×w.
 
-    logits: K×h×w; features: one C_l×h_l×w_l map per head level (unit vectors per pixel);
-    frame: the h×w×3 uint8 RGB frame the network saw (for the CRF).
+    features: one C_l×h_l×w_l map per head level (unit vectors per pixel); frame: the h×w×3
+    uint8 RGB frame the network saw (for the CRF).
     """
 
-    logits: torch.Tensor
     features: list[torch.Tensor]
     frame: np.ndarray
 
@@ -71,44 +71,29 @@ def to_tensor(rgb: np.ndarray, config: InputConfig) -> torch.Tensor:
     return ((tensor - mean) / std).unsqueeze(0)
 
 
-def prepare_inputs(
-    frame: np.ndarray, flow: np.ndarray, config: InputConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and resize a frame and its flow to the internal size; render the flow.
-
-    Returns (frame h×w×3 uint8, flow rendering h×w×3 uint8).
-    """
-    frame = check_frame(frame)
-    height, width = frame.shape[:2]
-    flow = check_flow(flow, height, width)
-    frame = shrink_frame(frame, config.max_side)
-    flow = resize_flow(flow, *frame.shape[:2])
-    return frame, flow_to_rgb(flow)
-
-
 @torch.no_grad()
 def predict(
-    model: TwoStreamWRN,
-    frame: np.ndarray,
-    flow: np.ndarray,
-    config: InputConfig,
-    levels: Sequence[int] | None = None,
-) -> Prediction:
-    """Run the network on one frame (H×W×3 uint8 RGB) and its flow (H×W×2 float32, pixels).
+    network: TwoStreamNetwork, frame: np.ndarray, flow: np.ndarray, config: InputConfig
+) -> FrameFeatures:
+    """Run the network on one frame at the processing size and its flow.
 
-    levels: head levels whose logits are summed (default all).
+    frame: h×w×3 uint8 RGB, already shrunk (:func:`shrink_frame`); flow: h×w×2 float32 pixel
+    displacements at the same size. Callers validate at their public entry (the pipeline
+    checks frames and flow once, training reads its own data), so nothing is checked twice.
     """
-    small, flow_rgb = prepare_inputs(frame, flow, config)
-    device = next(model.parameters()).device
-    image = to_tensor(small, config).to(device)
-    motion = to_tensor(flow_rgb, config).to(device)
-    features = model.features(image, motion)
-    logits = model.classifier(features, size=image.shape[-2:], levels=levels)
-    return Prediction(
-        logits=logits[0].float().cpu(),
-        features=[f[0].float().cpu() for f in features],
-        frame=small,
-    )
+    device = next(network.parameters()).device
+    image = to_tensor(frame, config).to(device)
+    motion = to_tensor(flow_to_rgb(flow), config).to(device)
+    features = network(image, motion)
+    return FrameFeatures(features=[f[0].float().cpu() for f in features], frame=frame)
+
+
+def class_logits(
+    frame: FrameFeatures, proxies: ProxySet, scale: torch.Tensor | float, levels: Sequence[int] | None = None
+) -> torch.Tensor:
+    """K×h×w logits of the classes in ``proxies`` at the frame's processing size."""
+    features = [f[None] for f in frame.features]
+    return cosine_logits(features, proxies, scale, frame.size, levels)[0]
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -1,10 +1,12 @@
-"""The two-stream Wide-ResNet of AMP/MotAdapt (paper §3.4), read top to bottom.
+"""The two-stream network of AMP/MotAdapt (paper §3.4), read top to bottom.
 
-Appearance (RGB frame) and motion (flow rendered as colour) streams share one topology: a 3×3
-conv, then pre-activation residual units in three groups (widths 128→256→512 × ``width``, a
-stride-2 unit at each change, output stride 8). Their features are fused by element-wise
-multiplication at every group, a shared dilated trunk follows, and the imprintable cosine heads
-read three levels of the fused path: stride 4, stride 8 and the trunk's output.
+Appearance (RGB frame) and motion (flow rendered as colour) streams: the paper's Wide-ResNet
+topology (a 3×3 conv, then pre-activation residual units in three groups, widths 128→256→512 ×
+``width``, a stride-2 unit at each change, output stride 8), or an ImageNet EfficientNet-Lite0
+for appearance. Their features are fused by element-wise multiplication at every group and a
+shared dilated trunk follows. The network is stateless: it returns the features of the head
+levels (stride 4, stride 8, the trunk), and the classes live in a proxy set outside it
+(:mod:`amp_ros.proxy_set`; :mod:`amp_ros.heads` in training).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amp_ros.classifier import ImprintableClassifier
+from amp_ros.heads import ProxyHeads
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """Architecture of a two-stream WRN; stored in every checkpoint's config."""
+    """Architecture of a two-stream network and its heads; stored in every checkpoint's config."""
 
     width: float = 1.0
     appearance: str = "wrn"  # "wrn" (the paper's) or "efficientnet_lite0" (ImageNet-initialised)
@@ -127,8 +129,8 @@ class EfficientNetAppearance(nn.Module):
         return [F.relu(project(f)) for project, f in zip(self.projections, levels)]
 
 
-class TwoStreamWRN(nn.Module):
-    """Appearance × motion Wide-ResNet with a dilated trunk and imprintable multi-level heads."""
+class TwoStreamNetwork(nn.Module):
+    """Appearance × motion streams and a dilated trunk; returns the head-level features."""
 
     def __init__(self, config: NetworkConfig):
         super().__init__()
@@ -149,11 +151,9 @@ class TwoStreamWRN(nn.Module):
         unknown = set(config.head_levels) - set(level_channels)
         if unknown or not config.head_levels:
             raise ValueError(f"head levels must be among {sorted(level_channels)}, got {config.head_levels}")
-        self.classifier = ImprintableClassifier(
-            [level_channels[name] for name in config.head_levels], config.class_names, scale=config.scale
-        )
+        self.head_channels = tuple(level_channels[name] for name in config.head_levels)
 
-    def features(self, image: torch.Tensor, flow_rgb: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, image: torch.Tensor, flow_rgb: torch.Tensor) -> list[torch.Tensor]:
         """The head features, one N×C_l×h_l×w_l map per head level, L2-normalised per pixel.
 
         image, flow_rgb: N×3×H×W, normalised as the checkpoint config says.
@@ -163,12 +163,8 @@ class TwoStreamWRN(nn.Module):
         levels = {"stride2": fused[0], "stride4": fused[1], "stride8": fused[2], "trunk": trunk}
         return [F.normalize(levels[name], dim=1) for name in self.config.head_levels]
 
-    def forward(self, image: torch.Tensor, flow_rgb: torch.Tensor) -> torch.Tensor:
-        """Class logits N×K×H×W at the input size."""
-        return self.classifier(self.features(image, flow_rgb), size=image.shape[-2:])
 
-
-def two_stream_wrn(
+def two_stream_network(
     *,
     width: float = 1.0,
     appearance: str = "wrn",
@@ -176,8 +172,8 @@ def two_stream_wrn(
     head_levels: Sequence[str] = ("stride4", "stride8", "trunk"),
     class_names: Sequence[str] = ("background", "object"),
     **kwargs: object,
-) -> TwoStreamWRN:
-    """Build the two-stream WRN; ``width`` scales every channel count (0.25 suits a CPU).
+) -> TwoStreamNetwork:
+    """Build the two-stream network; ``width`` scales every channel count (0.25 suits a CPU).
 
     ``appearance="efficientnet_lite0"`` swaps the appearance stream for an EfficientNet-Lite0
     (load its ImageNet weights with :func:`amp_ros.efficientnet.load_imagenet_weights`).
@@ -190,7 +186,13 @@ def two_stream_wrn(
         class_names=tuple(class_names),
         **kwargs,
     )
-    return TwoStreamWRN(config)
+    return TwoStreamNetwork(config)
 
 
-__all__ = ["NetworkConfig", "PreActUnit", "Stream", "TwoStreamWRN", "two_stream_wrn"]
+def build_heads(network: TwoStreamNetwork) -> ProxyHeads:
+    """Fresh learnable heads for ``network``'s head levels and its config's classes and scale."""
+    config = network.config
+    return ProxyHeads(network.head_channels, config.class_names, scale=config.scale)
+
+
+__all__ = ["NetworkConfig", "PreActUnit", "Stream", "TwoStreamNetwork", "build_heads", "two_stream_network"]

@@ -1,13 +1,17 @@
 """The per-video segmentation pipeline: the one object the node, the evaluation and the demo use.
 
-Stateless network + per-video state (the proxies, the previous frame), as in Cutie:
-``step(frame, flow=None)`` segments one frame and self-adapts the proxies; ``teach``,
-``forget`` and ``reset`` change the classes.
+A stateless network and the per-video state it reads, as in Cutie: the base proxies (trained
+background/object, self-adapted every frame), the taught classes (each an object proxy against
+its own background, also self-adapted), the previous frame for flow and the last few frames'
+features for teaching. ``step(frame, flow=None)`` segments one frame; ``teach``, ``forget`` and
+``reset`` change the classes.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,17 +20,20 @@ import numpy as np
 import torch
 
 from amp_ros.checkpoint import Checkpoint, load_checkpoint
-from amp_ros.classifier import ClassifierState
 from amp_ros.crf import refine
-from amp_ros.errors import EmptyMaskError, InputError
+from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
 from amp_ros.flow import check_flow, compute_dis_flow, resize_flow
-from amp_ros.inference import Prediction, check_frame, predict, shrink_frame, upsample
+from amp_ros.inference import FrameFeatures, check_frame, class_logits, predict, shrink_frame, upsample
 from amp_ros.proxies import nmap
+from amp_ros.proxy_set import ProxySet
 from amp_ros.pseudo_labels import pseudo_labels
 from amp_ros.settings import PipelineConfig
+from amp_ros.taught_classes import TaughtClasses
 
 BACKGROUND, OBJECT = "background", "object"
 MAX_CLASS_ID = 254  # label images are mono8 and 255 means "ignore"
+MAX_LABEL_LENGTH = 64
+RECENT_FRAMES = 8  # processed frames kept for teaching (k-shot from the last k frames)
 
 
 @dataclass
@@ -34,7 +41,7 @@ class StepResult:
     """What one frame produced, at the frame's size H×W.
 
     mask: uint8 0/255 moving object; probability: float32 object probability;
-    labels: uint8 class ids (0 = background) or None when no class has been taught.
+    labels: uint8 taught-class ids (0 = no taught class) or None when no class has been taught.
     """
 
     mask: np.ndarray
@@ -45,20 +52,33 @@ class StepResult:
     timings: dict[str, float]
 
 
+@dataclass(frozen=True)
+class TeachResult:
+    """What ``teach`` did: the class id, and whether it imprinted a new class or adapted one."""
+
+    label: str
+    class_id: int
+    imprinted: bool
+    shots: int
+
+
 class Pipeline:
     """Online AMP segmentation of one video stream."""
 
     def __init__(self, checkpoint: Checkpoint, config: PipelineConfig | None = None):
         self.checkpoint = checkpoint
-        self.model = checkpoint.model.eval()
+        self.network = checkpoint.network.eval()
+        self.scale = checkpoint.scale
         self.config = config or PipelineConfig()
-        classifier = self.model.classifier
+        initial = checkpoint.proxies
         for name in (BACKGROUND, OBJECT):
-            classifier.index(name)  # the checkpoint must have both base classes
-        self.base_classes = tuple(classifier.class_names)
-        self._initial = classifier.export_state()
+            initial.index(name)  # the checkpoint must have both base classes
+        self._initial = initial
+        self.base: ProxySet = initial
+        self._taught = TaughtClasses.empty(initial.channels)  # as taught; reset returns here
+        self.taught: TaughtClasses = self._taught  # self-adapted while the video runs
         self._previous_small: np.ndarray | None = None
-        self._last: tuple[Prediction, tuple[int, int]] | None = None
+        self._recent: deque[tuple[FrameFeatures, tuple[int, int]]] = deque(maxlen=RECENT_FRAMES)
         self.adaptation_updates = 0
 
     @classmethod
@@ -69,19 +89,20 @@ class Pipeline:
         return cls(load_checkpoint(path, device=device), config)
 
     @property
-    def classifier(self):
-        """The imprintable heads: this stream's current proxies."""
-        return self.model.classifier
+    def base_classes(self) -> tuple[str, ...]:
+        """The checkpoint's class names (background, object)."""
+        return self._initial.names
 
     @property
     def taught_classes(self) -> dict[str, int]:
-        """Taught class names → ids (the checkpoint's base classes excluded)."""
-        c = self.classifier
-        return {n: i for n, i in zip(c.class_names, c.class_ids) if n not in self.base_classes}
+        """Taught class names → ids."""
+        return dict(zip(self.taught.names, self.taught.ids))
 
     def configure(self, **changes: object) -> None:
         """Change run-time settings, e.g. ``configure(alpha=0.0, crf=False)``."""
         self.config = replace(self.config, **changes)
+
+    # --- segmentation --------------------------------------------------------------------
 
     def step(self, frame: np.ndarray, flow: np.ndarray | None = None) -> StepResult:
         """Segment one frame (H×W×3 uint8 RGB) given its flow from the previous frame.
@@ -108,136 +129,222 @@ class Pipeline:
         timings["flow"] = time.perf_counter() - start
 
         tick = time.perf_counter()
-        prediction = predict(
-            self.model, small, small_flow, self.checkpoint.input, self.config.head_levels
-        )
-        self._last = (prediction, (height, width))
+        features = predict(self.network, small, small_flow, self.checkpoint.input)
+        self._recent.append((features, (height, width)))
         timings["network"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        classifier = self.classifier
-        rows = [classifier.index(BACKGROUND), classifier.index(OBJECT)]
-        two_class = torch.softmax(prediction.logits[rows], dim=0).numpy()
+        logits = class_logits(features, self.base, self.scale, self.config.head_levels)
+        rows = [self.base.index(BACKGROUND), self.base.index(OBJECT)]
+        two_class = torch.softmax(logits[rows], dim=0).numpy()
         if self.config.crf:
-            scale = small_h / height
-            two_class = refine(two_class, prediction.frame, self.config.crf_config, scale)
+            two_class = refine(two_class, features.frame, self.config.crf_config, small_h / height)
         object_small = two_class[1]
         timings["crf"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        adapted = self.config.adapt and self.config.alpha > 0 and self._self_adapt(
-            prediction, object_small
-        )
+        adapted = self._adapting(self.config.alpha) and self._self_adapt(features, object_small)
         timings["adapt"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        labels = self._taught_labels(features, (height, width)) if len(self.taught) else None
+        timings["taught"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
         probability = cv2.resize(object_small, (width, height), interpolation=cv2.INTER_LINEAR)
         mask = np.where(probability > self.config.mask_threshold, 255, 0).astype(np.uint8)
-        labels = self._labels(prediction, (height, width)) if self.taught_classes else None
         timings["output"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - start
         return StepResult(mask, probability.astype(np.float32), labels, adapted, source, timings)
 
-    def teach(self, label: str, mask: np.ndarray, frame: np.ndarray | None = None) -> int:
-        """Imprint class ``label`` from one labelled frame (or adapt it if it exists).
+    # --- classes -------------------------------------------------------------------------
 
-        mask: H×W, non-zero = the object, same size as ``frame``; frame None means the last
-        frame ``step`` processed. A given frame is seen with zero flow. Returns the class id.
+    def teach(
+        self,
+        label: str,
+        masks: np.ndarray | Sequence[np.ndarray],
+        frames: np.ndarray | Sequence[np.ndarray] | None = None,
+    ) -> TeachResult:
+        """Teach class ``label`` from k labelled frames (k = 1: one H×W mask, non-zero = object).
+
+        frames None: the masks label the last k frames ``step`` processed (oldest first), seen
+        with the flow they had. Otherwise one H×W×3 frame per mask, seen with zero flow (as a
+        stream's first frame). The object proxy is NMAP of the masked pixels over the k shots
+        (AMP eq. 1) and the class's own background proxy NMAP of the other pixels. A new label
+        is imprinted; an existing one is adapted towards the new proxies with ``teach_alpha``.
         """
-        label = label.strip()
-        if not label:
-            raise InputError("label must be a non-empty name")
-        if frame is None:
-            if self._last is None:
-                raise InputError("no frame given and no frame processed yet")
-            prediction, size = self._last
-        else:
-            frame = check_frame(frame)
-            size = frame.shape[:2]
-            small = shrink_frame(frame, self.checkpoint.input.max_side)
-            zero = np.zeros((*small.shape[:2], 2), np.float32)
-            prediction = predict(self.model, small, zero, self.checkpoint.input)
-        mask = np.asarray(mask)
-        if mask.shape != tuple(size):
-            raise InputError(f"mask has shape {mask.shape}, the frame is {tuple(size)}")
-        if not mask.any():
-            raise EmptyMaskError("the mask selects no pixel: nothing to teach")
-        selected = torch.from_numpy(mask != 0)
-        proxies = [nmap(feature, selected) for feature in prediction.features]
-        classifier = self.classifier
-        if label in classifier.class_names:
-            classifier.adapt(label, proxies, self.config.teach_alpha)
-            return classifier.class_id(label)
-        if max(classifier.class_ids) + 1 > MAX_CLASS_ID:
-            raise InputError(f"class ids are full (ids go up to {MAX_CLASS_ID}); forget a class first")
-        return classifier.imprint(label, proxies)
+        label = self._check_label(label)
+        masks = [np.asarray(masks)] if isinstance(masks, np.ndarray) else [np.asarray(m) for m in masks]
+        if not masks:
+            raise InputError("teach needs at least one mask")
+        shots = self._shots(masks, frames)
+        selected = []
+        for index, (mask, (_, size)) in enumerate(zip(masks, shots)):
+            if mask.shape != tuple(size):
+                raise InputError(f"mask {index} has shape {mask.shape}, its frame is {tuple(size)}")
+            object_pixels = mask != 0
+            if not object_pixels.any():
+                raise EmptyMaskError(f"mask {index} selects no pixel: nothing to teach")
+            if object_pixels.all():
+                raise EmptyMaskError(f"mask {index} selects every pixel: no background to contrast")
+            selected.append(torch.from_numpy(object_pixels))
+        objects, backgrounds = _proxies_from_shots([f for f, _ in shots], selected)
+        if label in self.taught:
+            alpha = self.config.teach_alpha
+            self._taught = self._taught.adapt(label, objects, backgrounds, alpha)
+            self.taught = self.taught.adapt(label, objects, backgrounds, alpha)
+            return TeachResult(label, self.taught.objects.class_id(label), False, len(masks))
+        class_id = self._free_class_id()
+        self._taught = self._taught.imprint(label, class_id, objects, backgrounds)
+        self.taught = self.taught.imprint(label, class_id, objects, backgrounds)
+        return TeachResult(label, class_id, True, len(masks))
 
     def forget(self, label: str) -> None:
         """Remove a taught class; the base classes cannot be removed."""
         label = label.strip()
         if label in self.base_classes:
             raise InputError(f"{label!r} is a base class of the checkpoint and cannot be forgotten")
-        self.classifier.remove(label)
+        if label not in self.taught:
+            raise UnknownClassError(f"unknown class {label!r}; taught classes: {list(self.taught.names)}")
+        self._taught = self._taught.remove(label)
+        self.taught = self.taught.remove(label)
 
     def reset(self) -> None:
-        """Start a new video: base proxies back to the checkpoint's, previous frame dropped.
+        """Start a new video: base and taught proxies back to where they started, frames dropped.
 
-        Taught classes are kept (``forget`` removes them).
+        Taught classes are kept as they were taught (``forget`` removes them).
         """
-        taught = self.taught_state()
-        self.classifier.restore_state(self._initial)
-        self.restore_taught(taught)
+        self.base = self._initial
+        self.taught = self._taught
         self._previous_small = None
-        self._last = None
+        self._recent.clear()
         self.adaptation_updates = 0
 
-    def taught_state(self) -> ClassifierState:
-        """The taught classes only (ids, names, weights per level): what persists."""
-        state = self.classifier.export_state()
-        keep = [i for i, n in enumerate(state.names) if n not in self.base_classes]
-        return ClassifierState(
-            ids=tuple(state.ids[i] for i in keep),
-            names=tuple(state.names[i] for i in keep),
-            weights=tuple(w[keep].clone() for w in state.weights),
-            log_scale=state.log_scale,
-        )
+    def taught_state(self) -> TaughtClasses:
+        """The taught classes as taught (not their per-video adaptation): what persists."""
+        return self._taught
 
-    def restore_taught(self, taught: ClassifierState) -> None:
-        """Re-add taught classes (e.g. loaded from disk) on top of the current base classes."""
-        channels = self.classifier.channels
-        if len(taught.weights) != len(channels) or any(
-            w.dim() != 2 or w.shape[1] != c for w, c in zip(taught.weights, channels)
-        ):
-            raise InputError("taught classes were made with a different network; not restored")
-        if len(taught.ids) != len(taught.names) or any(
-            w.shape[0] != len(taught.names) or not torch.isfinite(w).all() for w in taught.weights
-        ):
-            raise InputError("taught classes are inconsistent (ids, names, weights); not restored")
-        # Rebuild the whole state at once: exact weights (no re-normalisation) and no half-restored
-        # classifier when a name or id collides.
-        current = self.classifier.export_state()
-        base = [i for i, n in enumerate(current.names) if n in self.base_classes]
-        names = [current.names[i] for i in base] + list(taught.names)
-        ids = [current.ids[i] for i in base] + [int(i) for i in taught.ids]
-        if len(set(names)) != len(names) or len(set(ids)) != len(ids):
-            raise InputError(f"taught classes collide with the base classes: {names}, ids {ids}")
-        weights = tuple(
-            torch.cat([w[base], t.to(w.device, w.dtype)]) for w, t in zip(current.weights, taught.weights)
-        )
-        self.classifier.restore_state(ClassifierState(tuple(ids), tuple(names), weights, current.log_scale))
+    def restore_taught(self, taught: TaughtClasses) -> None:
+        """Replace the taught classes (e.g. loaded from disk); InputError if they do not fit."""
+        if taught.channels != self._initial.channels:
+            raise InputError(
+                f"taught classes have feature channels {taught.channels}, this network "
+                f"{self._initial.channels}: they were made with a different network; not restored"
+            )
+        clash = set(taught.names) & set(self.base_classes)
+        if clash:
+            raise InputError(f"taught classes collide with the base classes: {sorted(clash)}")
+        bad = [i for i in taught.ids if not 0 < i <= MAX_CLASS_ID or i in self._initial.ids]
+        if bad:
+            raise InputError(f"taught class ids {bad} are out of range or taken by a base class")
+        self._taught = self.taught = taught
 
-    def _self_adapt(self, prediction: Prediction, object_probability: np.ndarray) -> bool:
+    # --- internals -----------------------------------------------------------------------
+
+    def _adapting(self, alpha: float) -> bool:
+        return self.config.adapt and alpha > 0
+
+    def _self_adapt(self, features: FrameFeatures, object_probability: np.ndarray) -> bool:
         labels = pseudo_labels(object_probability, self.config.pseudo)
         if labels is None or not (labels == 0).any():
             return False
-        targets = {OBJECT: torch.from_numpy(labels == 1), BACKGROUND: torch.from_numpy(labels == 0)}
-        for name, selected in targets.items():
-            proxies = [nmap(feature, selected) for feature in prediction.features]
-            self.classifier.adapt(name, proxies, self.config.alpha)
+        for name, selected in ((OBJECT, labels == 1), (BACKGROUND, labels == 0)):
+            proxies = [nmap(feature, torch.from_numpy(selected)) for feature in features.features]
+            self.base = self.base.adapt(name, proxies, self.config.alpha)
         self.adaptation_updates += 1
         return True
 
-    def _labels(self, prediction: Prediction, size: tuple[int, int]) -> np.ndarray:
-        ids = torch.tensor(self.classifier.class_ids, dtype=torch.uint8)
-        winner = upsample(prediction.logits, size).argmax(0)
-        return ids[winner].numpy()
+    def _taught_labels(self, features: FrameFeatures, size: tuple[int, int]) -> np.ndarray:
+        """Per pixel the taught class whose object beats its own background most (0: none).
+
+        Each class's probability is the softmax of (its background, its object) logits, refined
+        by the CRF when ``taught_crf``; a pixel takes the class of highest probability among
+        those above ``mask_threshold``. Each class then self-adapts from its own confident
+        pixels with ``taught_alpha``.
+        """
+        levels = self.config.head_levels
+        objects = class_logits(features, self.taught.objects, self.scale, levels)
+        backgrounds = class_logits(features, self.taught.backgrounds, self.scale, levels)
+        pairs = torch.softmax(torch.stack([backgrounds, objects], dim=1), dim=1).numpy()
+        height = size[0]
+        probabilities = []
+        for pair in pairs:
+            if self.config.taught_crf:
+                pair = refine(pair, features.frame, self.config.crf_config, features.size[0] / height)
+            probabilities.append(pair[1])
+        if self._adapting(self.config.taught_alpha):
+            for name, probability in zip(self.taught.names, probabilities):
+                self._adapt_taught(name, features, probability)
+        full = upsample(torch.from_numpy(np.stack(probabilities)), size)
+        best, winner = full.max(dim=0)
+        ids = torch.tensor(self.taught.ids, dtype=torch.uint8)
+        labels = torch.where(best > self.config.mask_threshold, ids[winner], torch.zeros_like(ids[winner]))
+        return labels.numpy()
+
+    def _adapt_taught(self, name: str, features: FrameFeatures, probability: np.ndarray) -> None:
+        labels = pseudo_labels(probability, self.config.pseudo)
+        if labels is None or not (labels == 0).any():
+            return
+        objects = [nmap(f, torch.from_numpy(labels == 1)) for f in features.features]
+        backgrounds = [nmap(f, torch.from_numpy(labels == 0)) for f in features.features]
+        self.taught = self.taught.adapt(name, objects, backgrounds, self.config.taught_alpha)
+
+    def _check_label(self, label: str) -> str:
+        label = label.strip()
+        if not label:
+            raise InputError("label must be a non-empty name")
+        if len(label) > MAX_LABEL_LENGTH:
+            raise InputError(f"label has {len(label)} characters; at most {MAX_LABEL_LENGTH}")
+        if label in self.base_classes:
+            raise InputError(
+                f"{label!r} is a base class of the checkpoint (it adapts by itself); pick another label"
+            )
+        return label
+
+    def _shots(
+        self, masks: list[np.ndarray], frames: np.ndarray | Sequence[np.ndarray] | None
+    ) -> list[tuple[FrameFeatures, tuple[int, int]]]:
+        """The features and original size of the frame each mask labels."""
+        if frames is None:
+            if len(self._recent) < len(masks):
+                raise InputError(
+                    f"{len(masks)} mask(s) given without frames, but only {len(self._recent)} "
+                    f"frame(s) processed (at most {RECENT_FRAMES} are kept)"
+                )
+            return list(self._recent)[len(self._recent) - len(masks):]
+        frames = [frames] if isinstance(frames, np.ndarray) else list(frames)
+        if len(frames) != len(masks):
+            raise InputError(f"{len(masks)} mask(s) but {len(frames)} frame(s)")
+        shots = []
+        for frame in frames:
+            frame = check_frame(frame)
+            small = shrink_frame(frame, self.checkpoint.input.max_side)
+            zero = np.zeros((*small.shape[:2], 2), np.float32)
+            shots.append((predict(self.network, small, zero, self.checkpoint.input), frame.shape[:2]))
+        return shots
+
+    def _free_class_id(self) -> int:
+        """The smallest id above the base classes' that no taught class holds."""
+        taken = set(self.taught.ids) | set(self._initial.ids)
+        for candidate in range(max(self._initial.ids) + 1, MAX_CLASS_ID + 1):
+            if candidate not in taken:
+                return candidate
+        raise InputError(f"class ids are full (ids go up to {MAX_CLASS_ID}); forget a class first")
+
+
+def _proxies_from_shots(
+    shots: list[FrameFeatures], objects: list[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Object and background proxies per level over k shots (AMP eq. 1, shots averaged)."""
+    object_proxies, background_proxies = [], []
+    for level in range(len(shots[0].features)):
+        maps = [shot.features[level] for shot in shots]
+        if len({m.shape for m in maps}) != 1:
+            raise InputError("the frames of a k-shot teach must all have the same size")
+        stacked = torch.stack(maps)
+        selected = torch.stack(objects) if len({o.shape for o in objects}) == 1 else None
+        if selected is None:
+            raise InputError("the masks of a k-shot teach must all have the same size")
+        object_proxies.append(nmap(stacked, selected))
+        background_proxies.append(nmap(stacked, ~selected))
+    return object_proxies, background_proxies

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from amp_ros.checkpoint import InputConfig, save_checkpoint
-from amp_ros.network import two_stream_wrn
+from amp_ros.network import build_heads, two_stream_network
 from amp_ros.pipeline import Pipeline
 
 TINY_MAX_SIDE = 64
@@ -24,16 +24,17 @@ TINY_MAX_SIDE = 64
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Folder of a tiny, randomly initialised (seed 0) two-stream WRN checkpoint.
+    """Folder of a tiny, randomly initialised (seed 0) two-stream network checkpoint.
 
     Classes ("background", "object"), three head levels with 16, 32 and 32 channels,
     ``InputConfig(max_side=64)``. Read-only: load it (``load_checkpoint``/``Pipeline``) to use it.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = two_stream_wrn(width=0.0625, group_blocks=(1, 1, 1)).eval()
+        network = two_stream_network(width=0.0625, group_blocks=(1, 1, 1)).eval()
     directory = tmp_path_factory.mktemp("tiny_checkpoint")
-    return save_checkpoint(directory, model, InputConfig(max_side=TINY_MAX_SIDE), {"seed": 0})
+    return save_checkpoint(directory, network, build_heads(network), InputConfig(max_side=TINY_MAX_SIDE),
+                           {"seed": 0})
 
 
 @pytest.fixture

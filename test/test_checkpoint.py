@@ -20,7 +20,7 @@ from amp_ros.checkpoint import (
     save_checkpoint,
 )
 from amp_ros.errors import CheckpointError
-from amp_ros.network import two_stream_wrn
+from amp_ros.network import build_heads, two_stream_network
 
 
 @pytest.fixture
@@ -42,32 +42,37 @@ def _rehash(directory: Path) -> None:
 
 
 def test_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
-    """save → load: same tensors, same logits, same input config, training info kept."""
+    """save → load: same tensors, same features and logits, same input config, training kept."""
     torch.manual_seed(5)
-    model = two_stream_wrn(width=0.0625, group_blocks=(1, 1, 1)).eval()
-    with torch.no_grad():  # make BN statistics non-trivial so they must round-trip too
-        model.appearance.out_bns[0].running_mean.uniform_(-1, 1)
-        model.appearance.out_bns[0].running_var.uniform_(0.5, 2)
+    network = two_stream_network(width=0.0625, group_blocks=(1, 1, 1)).eval()
+    heads = build_heads(network)
+    with torch.no_grad():  # make BN statistics and the scale non-trivial so they must round-trip
+        network.appearance.out_bns[0].running_mean.uniform_(-1, 1)
+        network.appearance.out_bns[0].running_var.uniform_(0.5, 2)
+        heads.log_scale.fill_(1.5)
     inputs = InputConfig(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), max_side=96)
-    folder = save_checkpoint(tmp_path / "ck", model, inputs, {"epochs": 3})
+    folder = save_checkpoint(tmp_path / "ck", network, heads, inputs, {"epochs": 3})
     loaded = load_checkpoint(folder)
     assert loaded.input == inputs
     assert loaded.training == {"epochs": 3}
     assert loaded.path == folder
-    assert loaded.model.config == model.config
-    assert not loaded.model.training
-    for name, tensor in model.state_dict().items():
-        assert torch.equal(loaded.model.state_dict()[name], tensor), name
+    assert loaded.network.config == network.config
+    assert not loaded.network.training
+    for name, tensor in network.state_dict().items():
+        assert torch.equal(loaded.network.state_dict()[name], tensor), name
+    assert torch.equal(loaded.scale, torch.tensor(1.5).exp())
+    assert loaded.proxies.names == ("background", "object") and loaded.proxies.ids == (0, 1)
+    assert all(torch.equal(a, b.detach()) for a, b in zip(loaded.proxies.weights, heads.weights))
     image = torch.randn(1, 3, 11, 14, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.equal(loaded.model(image, image), model(image, image))
+        assert all(torch.equal(a, b) for a, b in zip(loaded.network(image, image), network(image, image)))
 
 
 def test_config_records_format_and_hash(tiny_checkpoint: Path) -> None:
     """config.json carries format, architecture, network, input and the weights' sha256."""
     config = json.loads((tiny_checkpoint / CONFIG_FILE).read_text())
     assert config["format"] == "amp_ros.checkpoint/1"
-    assert config["architecture"] == "two_stream_wrn"
+    assert config["architecture"] == "two_stream"
     assert config["network"]["width"] == 0.0625
     assert config["input"]["max_side"] == 64
     digest = hashlib.sha256((tiny_checkpoint / WEIGHTS_FILE).read_bytes()).hexdigest()
@@ -205,4 +210,4 @@ def test_never_uses_torch_load(tiny_checkpoint: Path, monkeypatch: pytest.Monkey
         raise AssertionError("torch.load called")
 
     monkeypatch.setattr(torch, "load", forbidden)
-    assert load_checkpoint(tiny_checkpoint).model.classifier.num_classes == 2
+    assert len(load_checkpoint(tiny_checkpoint).proxies) == 2

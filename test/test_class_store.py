@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,27 +13,29 @@ from safetensors.torch import save_file
 
 from amp_ros import class_store
 from amp_ros.class_store import STATE_FILE, ClassStore
-from amp_ros.classifier import ClassifierState
 from amp_ros.errors import StateError
+from amp_ros.proxy_set import ProxySet
+from amp_ros.taught_classes import TaughtClasses
 
 
-def _state(classes: int = 2, channels: tuple[int, ...] = (16, 32, 32), seed: int = 0) -> ClassifierState:
+def _state(classes: int = 2, channels: tuple[int, ...] = (16, 32, 32), seed: int = 0) -> TaughtClasses:
     generator = torch.Generator().manual_seed(seed)
-    return ClassifierState(
-        ids=tuple(range(2, 2 + classes)),
-        names=tuple(f"class {i} ☕" for i in range(classes)),
-        weights=tuple(torch.randn(classes, c, generator=generator) for c in channels),
-        log_scale=math.log(10.0) + 1e-9,
+    names = tuple(f"class {i} ☕" for i in range(classes))
+    ids = tuple(range(2, 2 + classes))
+    objects, backgrounds = (
+        ProxySet(names, ids, tuple(torch.randn(classes, c, generator=generator) for c in channels))
+        for _ in range(2)
     )
+    return TaughtClasses(objects, backgrounds)
 
 
-def _assert_same(loaded: ClassifierState | None, saved: ClassifierState) -> None:
+def _assert_same(loaded: TaughtClasses | None, saved: TaughtClasses) -> None:
     assert loaded is not None
     assert loaded.ids == saved.ids and loaded.names == saved.names
-    assert loaded.log_scale == saved.log_scale
-    assert len(loaded.weights) == len(saved.weights)
-    for got, want in zip(loaded.weights, saved.weights):
-        assert got.dtype == want.dtype and torch.equal(got, want)
+    for got_set, want_set in ((loaded.objects, saved.objects), (loaded.backgrounds, saved.backgrounds)):
+        assert len(got_set.weights) == len(want_set.weights)
+        for got, want in zip(got_set.weights, want_set.weights):
+            assert got.dtype == want.dtype and torch.equal(got, want)
 
 
 def _files(directory: Path) -> list[str]:
@@ -47,7 +48,7 @@ def test_nothing_saved_loads_none(tmp_path: Path) -> None:
 
 
 def test_round_trip_is_exact(tmp_path: Path) -> None:
-    """Ids, names (unicode), every weight bit and the scale come back exactly."""
+    """Ids, names (unicode) and every object and background weight bit come back exactly."""
     store = ClassStore(tmp_path / "state")
     state = _state()
     store.save(state)
@@ -135,6 +136,13 @@ def _other_format(path: Path) -> None:
     save_file({"level0": torch.zeros(1, 4)}, str(path), metadata={"format": "something/else"})
 
 
+def _old_format(path: Path) -> None:
+    """What amp_ros wrote before taught classes had their own background."""
+    classes = '[{"id": 2, "name": "cup"}]'
+    save_file({"level0": torch.ones(1, 16)}, str(path),
+              metadata={"format": "amp_ros.taught_classes/1", "classes": classes, "log_scale": "2.3"})
+
+
 def _metadata_of_a_valid_file(path: Path) -> dict[str, str]:
     ClassStore(path.parent).save(_state())
     with safe_open(str(path), framework="pt") as handle:
@@ -143,14 +151,17 @@ def _metadata_of_a_valid_file(path: Path) -> dict[str, str]:
 
 def _nan_weights(path: Path) -> None:
     metadata = _metadata_of_a_valid_file(path)
-    tensors = {f"level{i}": w.clone() for i, w in enumerate(_state().weights)}
-    tensors["level1"][0, 0] = float("nan")
+    state = _state()
+    tensors = {f"object.level{i}": w.clone() for i, w in enumerate(state.objects.weights)}
+    tensors.update({f"background.level{i}": w.clone() for i, w in enumerate(state.backgrounds.weights)})
+    tensors["background.level1"][0, 0] = float("nan")
     save_file(tensors, str(path), metadata=metadata)
 
 
 def _shape_mismatch(path: Path) -> None:
     metadata = _metadata_of_a_valid_file(path)  # two classes
-    save_file({"level0": torch.zeros(3, 16)}, str(path), metadata=metadata)
+    save_file({"object.level0": torch.zeros(3, 16), "background.level0": torch.zeros(3, 16)}, str(path),
+              metadata=metadata)
 
 
 def _truncated(path: Path) -> None:
@@ -164,8 +175,8 @@ def _empty(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "corrupt", [_garbage, _other_format, _nan_weights, _shape_mismatch, _truncated, _empty],
-    ids=["garbage", "other format", "NaN weights", "shape mismatch", "truncated", "empty"],
+    "corrupt", [_garbage, _other_format, _old_format, _nan_weights, _shape_mismatch, _truncated, _empty],
+    ids=["garbage", "other format", "old format", "NaN weights", "shape mismatch", "truncated", "empty"],
 )
 def test_corrupt_file_is_moved_aside(tmp_path: Path, corrupt: Callable[[Path], None]) -> None:
     """An unreadable file raises StateError naming where it went; its bytes survive there."""

@@ -1,4 +1,4 @@
-"""inference.predict: validated frame + flow in, logits/features at the processing size out."""
+"""inference: frame + flow at the processing size in, head features out; logits of a proxy set."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import torch
 
 from amp_ros.checkpoint import Checkpoint, InputConfig, load_checkpoint
 from amp_ros.errors import InputError
-from amp_ros.inference import check_frame, internal_size, predict, to_tensor, upsample
+from amp_ros.inference import (
+    check_frame,
+    class_logits,
+    internal_size,
+    predict,
+    shrink_frame,
+    to_tensor,
+    upsample,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,60 +32,42 @@ def _zero_flow(frame: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 5), (17, 33)])
-def test_predict_at_frame_size(
+def test_predict_and_class_logits(
     tiny: Checkpoint, make_frame: Callable[..., np.ndarray], size: tuple[int, int]
 ) -> None:
-    """Frames within max_side are processed as they are: K×H×W logits, softmax sums to 1."""
+    """Features per head level; K×h×w logits of the checkpoint's classes, softmax sums to 1."""
     frame = make_frame(*size)
     flow = np.random.default_rng(0).normal(size=(*size, 2)).astype(np.float32)
-    prediction = predict(tiny.model, frame, flow, tiny.input)
-    assert prediction.logits.shape == (2, *size)
-    assert prediction.logits.dtype == torch.float32
-    assert prediction.size == size
-    assert prediction.frame is frame or np.array_equal(prediction.frame, frame)
-    probabilities = torch.softmax(prediction.logits, dim=0)
-    torch.testing.assert_close(probabilities.sum(0), torch.ones(size))
-    assert [f.shape[0] for f in prediction.features] == [16, 32, 32]
+    features = predict(tiny.network, frame, flow, tiny.input)
+    assert features.size == size
+    assert features.frame is frame
+    assert [f.shape[0] for f in features.features] == [16, 32, 32]
+    logits = class_logits(features, tiny.proxies, tiny.scale)
+    assert logits.shape == (2, *size) and logits.dtype == torch.float32
+    torch.testing.assert_close(torch.softmax(logits, dim=0).sum(0), torch.ones(size))
 
 
-def test_predict_shrinks_large_frames_and_upsample_restores_size(
+def test_shrunk_frames_and_upsample_restores_size(
     tiny: Checkpoint, make_frame: Callable[..., np.ndarray]
 ) -> None:
-    """A 96×80 frame with max_side 64 is processed at 64×53; upsample gives 96×80 back."""
-    frame = make_frame(96, 80)
-    prediction = predict(tiny.model, frame, _zero_flow(frame), tiny.input)
-    assert prediction.size == (64, 53)
-    assert prediction.logits.shape == (2, 64, 53)
-    probabilities = upsample(torch.softmax(prediction.logits, 0), (96, 80))
+    """A 96×80 frame with max_side 64 is shrunk to 64×53; upsample gives 96×80 back."""
+    frame = shrink_frame(make_frame(96, 80), tiny.input.max_side)
+    assert frame.shape == (64, 53, 3)
+    features = predict(tiny.network, frame, _zero_flow(frame), tiny.input)
+    logits = class_logits(features, tiny.proxies, tiny.scale)
+    assert logits.shape == (2, 64, 53)
+    probabilities = upsample(torch.softmax(logits, 0), (96, 80))
     assert probabilities.shape == (2, 96, 80)
     torch.testing.assert_close(probabilities.sum(0), torch.ones(96, 80))
 
 
 def test_predict_is_deterministic(tiny: Checkpoint, make_frame: Callable[..., np.ndarray]) -> None:
-    """Same frame and flow, same logits, bit for bit."""
+    """Same frame and flow, same features, bit for bit."""
     frame = make_frame(12, 20)
     flow = np.ones((12, 20, 2), np.float32)
-    first = predict(tiny.model, frame, flow, tiny.input)
-    second = predict(tiny.model, frame, flow, tiny.input)
-    assert torch.equal(first.logits, second.logits)
-
-
-@pytest.mark.parametrize(
-    ("flow", "message"),
-    [
-        (np.zeros((8, 10, 2), np.float32), r"flow must have shape \(10, 8, 2\) .*got \(8, 10, 2\)"),
-        (np.zeros((10, 8, 3), np.float32), r"got \(10, 8, 3\)"),
-        (np.zeros((10, 8), np.float32), r"got \(10, 8\)"),
-        (np.full((10, 8, 2), np.nan, np.float32), "flow contains NaN or inf values"),
-        (np.full((10, 8, 2), np.inf, np.float32), "flow contains NaN or inf values"),
-    ],
-)
-def test_predict_rejects_bad_flow(
-    tiny: Checkpoint, make_frame: Callable[..., np.ndarray], flow: np.ndarray, message: str
-) -> None:
-    """Flow of the wrong shape or with non-finite values is an InputError."""
-    with pytest.raises(InputError, match=message):
-        predict(tiny.model, make_frame(10, 8), flow, tiny.input)
+    first = predict(tiny.network, frame, flow, tiny.input)
+    second = predict(tiny.network, frame, flow, tiny.input)
+    assert all(torch.equal(a, b) for a, b in zip(first.features, second.features))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import amp_ros.pipeline as pipeline_module
 from amp_ros.errors import InputError
-from amp_ros.inference import Prediction
+from amp_ros.inference import FrameFeatures
 from amp_ros.pipeline import Pipeline
 from amp_ros.proxies import IGNORE, blend, nmap
 from amp_ros.pseudo_labels import PseudoLabelConfig, pseudo_labels
@@ -96,8 +96,8 @@ def test_self_adaptation_excludes_ignored_pixels(
 ) -> None:
     """The authors' bug (ignore lost): here the proxies use labels == 1 and labels == 0 only.
 
-    The network is replaced by a fixed prediction (object block in a 16×16 frame, random
-    features); after one step the object and background rows must be exactly
+    The network and the logits are replaced by fixed ones (object block in a 16×16 frame,
+    random features); after one step the object and background rows must be exactly
     blend(Ŵ, nmap(features, labels == l), α) with the pseudo-labels of that probability map.
     """
     generator = torch.Generator().manual_seed(0)
@@ -106,17 +106,13 @@ def test_self_adaptation_excludes_ignored_pixels(
     logits[1, 5:11, 4:12] = 5.0
     logits[0, 5:11, 4:12] = -5.0
     features = [
-        torch.rand(c, s, s, generator=generator) for c, s in zip(tiny_pipeline.classifier.channels, (4, 2, 2))
+        torch.rand(c, s, s, generator=generator) for c, s in zip(tiny_pipeline.base.channels, (4, 2, 2))
     ]
     frame = np.zeros((16, 16, 3), np.uint8)
-
-    def fixed_predict(*args: object, **kwargs: object) -> Prediction:
-        return Prediction(logits=logits.clone(), features=features, frame=frame)
-
-    monkeypatch.setattr(pipeline_module, "predict", fixed_predict)
+    monkeypatch.setattr(pipeline_module, "predict", lambda *a, **k: FrameFeatures(features, frame))
+    monkeypatch.setattr(pipeline_module, "class_logits", lambda *a, **k: logits.clone())
     tiny_pipeline.configure(crf=False, alpha=0.5)
-    classifier = tiny_pipeline.classifier
-    before = [w.detach().clone() for w in classifier.weights]
+    before = tiny_pipeline.base
 
     result = tiny_pipeline.step(frame)
 
@@ -124,11 +120,12 @@ def test_self_adaptation_excludes_ignored_pixels(
     labels = pseudo_labels(probability, tiny_pipeline.config.pseudo)
     assert labels is not None and (labels == IGNORE).any()
     assert result.adapted and tiny_pipeline.adaptation_updates == 1
-    for row, value in ((classifier.index("object"), 1), (classifier.index("background"), 0)):
+    after = tiny_pipeline.base
+    for row, value in ((after.index("object"), 1), (after.index("background"), 0)):
         selected = torch.from_numpy(labels == value)
         for level, feature in enumerate(features):
-            expected = blend(F.normalize(before[level][row], dim=0), nmap(feature, selected), 0.5)
-            assert torch.equal(classifier.weights[level][row], expected)
+            expected = blend(F.normalize(before.weights[level][row], dim=0), nmap(feature, selected), 0.5)
+            assert torch.equal(after.weights[level][row], expected)
     # With the ignored pixels counted as background, the proxy would differ: the test can fail.
     leaky = nmap(features[0], torch.from_numpy(labels != 1))
     assert not torch.allclose(leaky, nmap(features[0], torch.from_numpy(labels == 0)), atol=1e-4)
