@@ -94,6 +94,11 @@ class Pipeline:
         return self._initial.names
 
     @property
+    def class_names(self) -> tuple[str, ...]:
+        """Every class: the base ones, then the taught ones."""
+        return self.base.names + self.taught.names
+
+    @property
     def taught_classes(self) -> dict[str, int]:
         """Taught class names → ids."""
         return dict(zip(self.taught.names, self.taught.ids))
@@ -306,6 +311,8 @@ class Pipeline:
     ) -> list[tuple[FrameFeatures, tuple[int, int]]]:
         """The features and original size of the frame each mask labels."""
         if frames is None:
+            if not self._recent:
+                raise InputError("no frame given and no frame processed yet")
             if len(self._recent) < len(masks):
                 raise InputError(
                     f"{len(masks)} mask(s) given without frames, but only {len(self._recent)} "

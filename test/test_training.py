@@ -154,7 +154,7 @@ def test_amp_train_end_to_end_and_resume(dataset: Path, tmp_path: Path, restore_
     assert "host" not in training["machine"]
     config = (out / "best" / "config.json").read_text()
     assert str(tmp_path) not in config and str(Path.cwd()) not in config
-    assert load_checkpoint(out / "last").model.config.width == 0.0625
+    assert load_checkpoint(out / "last").network.config.width == 0.0625
     assert (out / "last" / "optimizer.safetensors").is_file()
     before = json.loads((out / "log.json").read_text())["log"]
 
@@ -246,7 +246,7 @@ def test_efficientnet_appearance_frozen_train_and_resume(dataset: Path, tmp_path
               "--steps-per-epoch", "2", "--warmup", "1", "--cache", str(tmp_path / "cache")]
     assert main([*common, "--epochs", "1"]) == 0
     checkpoint = load_checkpoint(out / "best")
-    assert checkpoint.model.config.appearance == "efficientnet_lite0"
+    assert checkpoint.network.config.appearance == "efficientnet_lite0"
     training = checkpoint.training
     assert training["appearance"] == "efficientnet_lite0" and training["freeze_appearance"] is True
     init = training["appearance_init"]
@@ -256,7 +256,7 @@ def test_efficientnet_appearance_frozen_train_and_resume(dataset: Path, tmp_path
     assert init["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     # Frozen: the trunk (weights and BatchNorm statistics) is still exactly the ImageNet one
     # (that the projections do train is test_frozen_trunk_fixed_while_projections_train).
-    trained = checkpoint.model.appearance.trunk.state_dict()
+    trained = checkpoint.network.appearance.trunk.state_dict()
     for name, tensor in imagenet.state_dict().items():
         assert torch.equal(trained[name], tensor), name
 
@@ -266,25 +266,27 @@ def test_efficientnet_appearance_frozen_train_and_resume(dataset: Path, tmp_path
     last = load_checkpoint(out / "last")
     assert last.training["epoch"] == 2 and last.training["appearance_init"] == init
     for name, tensor in imagenet.state_dict().items():
-        assert torch.equal(last.model.appearance.trunk.state_dict()[name], tensor), name
+        assert torch.equal(last.network.appearance.trunk.state_dict()[name], tensor), name
 
 
 def test_frozen_trunk_stays_in_eval_mode() -> None:
-    from amp_ros.network import two_stream_wrn
+    from amp_ros.network import two_stream_network
     from amp_ros.training.appearance import freeze_appearance_trunk
+    from amp_ros.training.model import TrainingModel
     from amp_ros.training.optimizer import make_optimizer
 
-    model = two_stream_wrn(width=0.0625, group_blocks=(1, 1, 1), appearance="efficientnet_lite0")
-    frozen = freeze_appearance_trunk(model)
+    model = TrainingModel(two_stream_network(width=0.0625, group_blocks=(1, 1, 1),
+                                             appearance="efficientnet_lite0"))
+    frozen = freeze_appearance_trunk(model.network)
     model.train()
-    trunk = model.appearance.trunk
+    trunk = model.network.appearance.trunk
     assert frozen == sum(p.numel() for p in trunk.parameters()) > 0
     assert not any(m.training for m in trunk.modules())
-    assert all(m.training for m in model.appearance.projections.modules())
-    assert model.motion.training
+    assert all(m.training for m in model.network.appearance.projections.modules())
+    assert model.network.motion.training
     optimised = {id(p) for g in make_optimizer(model, 1e-3, 0.0).param_groups for p in g["params"]}
     assert not optimised & {id(p) for p in trunk.parameters()}
-    assert {id(p) for p in model.appearance.projections.parameters()} <= optimised
+    assert {id(p) for p in model.network.appearance.projections.parameters()} <= optimised
 
 
 def test_freeze_needs_pretrained_appearance(dataset: Path, tmp_path: Path) -> None:
@@ -301,9 +303,10 @@ def test_frozen_trunk_fixed_while_projections_train(dataset: Path, tmp_path: Pat
     import torch
 
     from amp_ros.checkpoint import InputConfig
-    from amp_ros.network import two_stream_wrn
+    from amp_ros.network import two_stream_network
     from amp_ros.training.appearance import freeze_appearance_trunk
     from amp_ros.training.data import load_sequences
+    from amp_ros.training.model import TrainingModel
     from amp_ros.training.optimizer import make_optimizer
     from amp_ros.training.options import parse_options
     from amp_ros.training.run_state import seed_everything
@@ -318,18 +321,19 @@ def test_frozen_trunk_fixed_while_projections_train(dataset: Path, tmp_path: Pat
     sequences = load_sequences([(str(dataset), "alpha"), (str(dataset), "beta")], 64,
                                cache=tmp_path / "cache", show_progress=False)
     source = SampleSource(sequences, options.sampling(), rng, "tiny")
-    model = two_stream_wrn(width=0.0625, group_blocks=(1, 1, 1), appearance="efficientnet_lite0")
-    freeze_appearance_trunk(model)
+    model = TrainingModel(two_stream_network(width=0.0625, group_blocks=(1, 1, 1),
+                                             appearance="efficientnet_lite0"))
+    freeze_appearance_trunk(model.network)
     model.train()
     optimizer = make_optimizer(model, options.lr, options.weight_decay)
-    trunk_before = {k: v.clone() for k, v in model.appearance.trunk.state_dict().items()}
-    projections = [p[0].weight for p in model.appearance.projections]  # the 1×1 convs
+    trunk_before = {k: v.clone() for k, v in model.network.appearance.trunk.state_dict().items()}
+    projections = [p[0].weight for p in model.network.appearance.projections]  # the 1×1 convs
     projections_before = [w.detach().clone() for w in projections]
     for _ in range(3):
         loss = train_step(model, optimizer, source, options, InputConfig(max_side=64),
                           torch.device("cpu"))
         assert np.isfinite(loss)
-    trunk_after = model.appearance.trunk.state_dict()
+    trunk_after = model.network.appearance.trunk.state_dict()
     assert any("running_mean" in k for k in trunk_after)
     for name, tensor in trunk_before.items():
         assert torch.equal(trunk_after[name], tensor), name

@@ -256,7 +256,10 @@ class VosNode(Node):
     # --- services -------------------------------------------------------------------------
 
     def on_teach(self, request: Teach.Request, response: Teach.Response) -> Teach.Response:
-        """Imprint (or adapt) a class from one labelled frame, and persist the taught classes."""
+        """Imprint (or adapt) a class from one labelled frame, and persist the taught classes.
+
+        The class gets an object proxy from the masked pixels and a background proxy of its
+        own from the rest of the frame; an empty image means the last processed frame."""
         response.class_id = -1
         try:
             label = request.label.strip()
@@ -272,15 +275,14 @@ class VosNode(Node):
                     f"{frame.shape[1]}×{frame.shape[0]}"
                 )
             with self._pipeline_lock:
-                existed = label in self.pipeline.classifier.class_names
-                class_id = self.pipeline.teach(label, mask, frame)
+                taught = self.pipeline.teach(label, mask, frame)
         except AmpError as err:
             response.success, response.message = False, str(err)
             self.get_logger().warning(f"teach refused: {err}")
             return response
-        verb = "adapted" if existed else "imprinted"
-        response.success, response.class_id = True, class_id
-        response.message = f"{verb} class {label!r} (id {class_id})" + self._persist()
+        verb = "imprinted" if taught.imprinted else "adapted"
+        response.success, response.class_id = True, taught.class_id
+        response.message = f"{verb} class {taught.label!r} (id {taught.class_id})" + self._persist()
         self.get_logger().info(response.message)
         return response
 
@@ -310,7 +312,8 @@ class VosNode(Node):
         return ""
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        """Undo self-adaptation: base proxies back to the checkpoint's (taught classes stay)."""
+        """Undo self-adaptation: base proxies back to the checkpoint's, taught ones to what was
+        taught (the taught classes stay)."""
         with self._pipeline_lock:
             self.pipeline.reset()
         response.success, response.message = True, "proxies reset to the checkpoint"
@@ -332,7 +335,7 @@ class VosNode(Node):
             "last_latency_s": f"{self._stats['latency']:.3f}",
             "flow_source": self._flow_source_used,
             "adaptation_updates": self.pipeline.adaptation_updates,
-            "classes": ",".join(self.pipeline.classifier.class_names),
+            "classes": ",".join(self.pipeline.class_names),
         }
         status = DiagnosticStatus(
             level=DiagnosticStatus.OK,

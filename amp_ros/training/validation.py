@@ -14,14 +14,15 @@ import torch
 
 from amp_ros.checkpoint import InputConfig
 from amp_ros.evaluation.measures import jaccard
-from amp_ros.inference import predict
-from amp_ros.network import TwoStreamWRN
+from amp_ros.inference import class_logits, predict
+from amp_ros.proxy_set import ProxySet
 from amp_ros.training.data import SequenceData
 from amp_ros.training.episodes import episode_logits
-from amp_ros.training.heads import logit_scale, object_row
+from amp_ros.training.model import TrainingModel
 
 DEFAULT_STRIDE = 2  # validate every 2nd frame
 TAUGHT_OBJECT = 1  # the object's row in the episode logits (row 0 is the background)
+OBJECT = "object"
 
 
 class ValidationResult(NamedTuple):
@@ -40,33 +41,36 @@ def validation_frames(length: int, stride: int = DEFAULT_STRIDE) -> range:
 
 
 def validate(
-    model: TwoStreamWRN, sequences: Sequence[SequenceData], input_config: InputConfig,
-    stride: int = DEFAULT_STRIDE,
+    model: TrainingModel, sequences: Sequence[SequenceData], input_config: InputConfig,
+    stride: int = DEFAULT_STRIDE, proxies: ProxySet | None = None,
 ) -> ValidationResult:
-    """Validation J with the learned heads and one-shot J with imprinted proxies.
+    """Validation J with the learned heads (or ``proxies``) and one-shot J with imprinted ones.
 
     Learned: mean over sequences of the mean J over :func:`validation_frames`, object = argmax
-    of the logits, at the training size. One-shot: object and background proxies imprinted from
+    of the logits of the heads' proxy set (or of ``proxies``, e.g. imprinted ones), at the
+    training size. One-shot: object and background proxies imprinted from
     frame 0's mask (seen with zero flow, as a stream's first frame), the same frames classified
     with them alone (what ``/amp/teach`` does); sequences whose frame 0 lacks object or
     background pixels are left out of it.
     """
     was_training = model.training
     model.eval()
-    row = object_row(model)
-    scale = logit_scale(model).detach()
+    proxies = proxies if proxies is not None else model.classifier.proxy_set()
+    row = proxies.index(OBJECT)
+    scale = model.classifier.scale
     per_sequence: dict[str, float] = {}
     one_shot: dict[str, float] = {}
     try:
         for seq in sequences:
-            support = predict(model, seq.frames[0],
+            support = predict(model.network, seq.frames[0],
                               np.zeros((*seq.masks[0].shape, 2), np.float32), input_config)
             support_labels = torch.from_numpy(seq.masks[0].astype(np.int64))[None]
             has_both = bool(seq.masks[0].any() and not seq.masks[0].all())
             scores, taught = [], []
             for t in validation_frames(len(seq), stride):
-                pred = predict(model, seq.frames[t], seq.flows[t].astype(np.float32), input_config)
-                obj = (pred.logits.argmax(0) == row).numpy()
+                pred = predict(model.network, seq.frames[t], seq.flows[t].astype(np.float32),
+                               input_config)
+                obj = (class_logits(pred, proxies, scale).argmax(0) == row).numpy()
                 scores.append(jaccard(obj, seq.masks[t]))
                 if has_both:
                     with torch.no_grad():
