@@ -32,7 +32,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 demo: venv
-	$(PY) -m amp_ros.demo
+	$(PY) -m amp_ros.ros.demo
 
 clean:
 	rm -rf $(VENV) build .cache out

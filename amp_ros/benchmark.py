@@ -35,13 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     from amp_ros.models import resolve_checkpoint
+    from amp_ros.provenance import checkpoint_label
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     sequence = load_davis(args.clip)[0]
     frames = [read_frame(p) for p in sequence.frames[: args.frames + 1]]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__} with {torch.get_num_threads()} threads, device {args.device}; "
-          f"frames {frames[0].shape[1]}×{frames[0].shape[0]}, checkpoint {checkpoint}\n")
+          f"frames {frames[0].shape[1]}×{frames[0].shape[0]}, checkpoint {checkpoint_label(checkpoint)}\n")
     stages = ("flow", "network", "crf", "adapt", "output", "total")
     print("| config | " + " | ".join(f"{s} ms (median / p90)" for s in stages) + " | fps |")
     print("|---|" + "---:|" * (len(stages) + 1))

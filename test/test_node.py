@@ -9,7 +9,6 @@ Waits are on conditions with deadlines; best-effort frames lost in transport are
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
 import subprocess
 import sys
@@ -17,17 +16,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
-
-pytest.importorskip("rclpy")
-cv2 = pytest.importorskip("cv2")
-
-from rcl_interfaces.msg import ParameterType  # noqa: E402
-from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters  # noqa: E402
-from rclpy.parameter import Parameter, parameter_value_to_python  # noqa: E402
-from ros_harness import (  # noqa: E402
-    FASTDDS_PROFILES,
+import rclpy  # noqa: F401  (a hard dependency: a broken install fails here, it is not skipped)
+from rcl_interfaces.msg import ParameterType
+from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
+from rclpy.parameter import Parameter, parameter_value_to_python
+from ros_harness import (
     REPO,
     NodeProcess,
     RosClient,
@@ -38,17 +34,18 @@ from ros_harness import (  # noqa: E402
     ros_env,
     stamp_ns,
 )
-from sensor_msgs.msg import Image  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
 
-from amp_interfaces.srv import Forget, Teach  # noqa: E402
-from amp_ros.class_store import STATE_FILE  # noqa: E402
-from amp_ros.ros.node_config import PARAMETERS  # noqa: E402
+from amp_interfaces.srv import Forget, Teach
+from amp_ros.class_store import STATE_FILE
+from amp_ros.ros.dds_env import apply_dds_variables
+from amp_ros.ros.node_config import PARAMETERS
 
 # Fast DDS reads its profile file once per process, when the first participant is created, and
 # another test module may create one before this module's fixtures run: select the shared-memory
 # profile at collection already (without it, 480×640 best-effort frames do not get through).
-os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILES))
+apply_dds_variables()
 
 DOMAIN_COMMON, DOMAIN_FLOW, DOMAIN_RESTART, DOMAIN_CORRUPT, DOMAIN_SLOW = 71, 72, 73, 74, 75
 HEIGHT, WIDTH = 120, 160

@@ -32,14 +32,15 @@ from std_srvs.srv import Trigger
 from amp_interfaces.srv import Forget, Teach
 from amp_ros.class_store import ClassStore
 from amp_ros.errors import AmpError, InputError
-from amp_ros.image_codec import array_to_fields, image_to_array, image_to_rgb
+from amp_ros.image_codec import image_to_array, image_to_rgb, stamp_ns
 from amp_ros.latest_frame import LatestFrameWorker
 from amp_ros.models import resolve_checkpoint
 from amp_ros.overlay import render_overlay
 from amp_ros.pipeline import Pipeline
+from amp_ros.ros.messages import image_msg
 from amp_ros.ros.node_config import NODE_NAME, PARAMETERS, NodeConfig
 from amp_ros.setting_fields import Setting, build, check
-from amp_ros.stamp_sync import StampPairer, stamp_ns
+from amp_ros.stamp_sync import StampPairer
 
 # A frame to process: (header, frame, flow or None, arrival time).
 Frame = tuple[Any, np.ndarray, np.ndarray | None, float]
@@ -250,8 +251,7 @@ class VosNode(Node):
         )
 
     def _publish(self, publisher: object, header: object, array: np.ndarray, encoding: str) -> None:
-        msg = Image(header=header, **array_to_fields(array, encoding))
-        publisher.publish(msg)
+        publisher.publish(image_msg(array, encoding, header=header))
 
     # --- services -------------------------------------------------------------------------
 
