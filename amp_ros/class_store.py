@@ -1,7 +1,7 @@
 """Persistence of taught classes: one safetensors file in a state directory, written atomically.
 
-The file holds each class's object and background proxies per head level, as taught (not their
-per-video adaptation), with the class names and ids in its metadata.
+The file holds each class's object proxy and its background cells' proxies per head level, as
+taught (not their per-video adaptation), with the class names, ids and cells in its metadata.
 
 A file that cannot be read is moved aside (``*.corrupt-<time>``) and reported, never deleted,
 so a bad file neither crashes the node nor destroys what the operator taught.
@@ -36,14 +36,15 @@ class ClassStore:
 
     def save(self, taught: TaughtClasses) -> None:
         """Atomically replace the state file with ``taught`` (temp file, fsync, rename)."""
-        tensors = {}
-        for part, proxies in (("object", taught.objects), ("background", taught.backgrounds)):
-            for level, weight in enumerate(proxies.weights):
-                tensors[f"{part}.level{level}"] = weight.detach().cpu().contiguous()
-        metadata = {
-            "format": _FORMAT,
-            "classes": json.dumps([{"id": i, "name": n} for i, n in zip(taught.ids, taught.names)]),
-        }
+        tensors = {f"object.level{i}": w.detach().cpu().contiguous()
+                   for i, w in enumerate(taught.objects.weights)}
+        classes = []
+        for row, (name, class_id) in enumerate(zip(taught.names, taught.ids)):
+            background = taught.backgrounds[row]
+            classes.append({"id": class_id, "name": name, "cells": list(background.ids)})
+            for i, w in enumerate(background.weights):
+                tensors[f"background{row}.level{i}"] = w.detach().cpu().contiguous()
+        metadata = {"format": _FORMAT, "classes": json.dumps(classes)}
         try:
             with atomic_path(self.path) as tmp:
                 save_file(tensors, str(tmp), metadata=metadata)
@@ -86,13 +87,19 @@ class ClassStore:
             raise ValueError(f"not a taught-classes file (format {found!r})")
         classes = json.loads(metadata["classes"])
         names = tuple(str(c["name"]) for c in classes)
-        ids = tuple(int(c["id"]) for c in classes)
         tensors = load_file(str(self.path))
-        levels = len(tensors) // 2
-        parts = {}
-        for part in ("object", "background"):
-            weights = tuple(tensors[f"{part}.level{i}"] for i in range(levels))
-            if not weights or any(not torch.isfinite(w).all() for w in weights):
-                raise ValueError(f"{part} weights are missing or contain NaN or inf")
-            parts[part] = ProxySet(names, ids, weights)
-        return TaughtClasses(parts["object"], parts["background"])
+        levels = sum(1 for key in tensors if key.startswith("object.level"))
+
+        def weights(prefix: str) -> tuple[torch.Tensor, ...]:
+            found = tuple(tensors[f"{prefix}.level{i}"] for i in range(levels))
+            if not found or any(not torch.isfinite(w).all() for w in found):
+                raise ValueError(f"{prefix} weights are missing or contain NaN or inf")
+            return found
+
+        objects = ProxySet(names, tuple(int(c["id"]) for c in classes), weights("object"))
+        backgrounds = tuple(
+            ProxySet(tuple(f"cell{i}" for i in c["cells"]), tuple(int(i) for i in c["cells"]),
+                     weights(f"background{row}"))
+            for row, c in enumerate(classes)
+        )
+        return TaughtClasses(objects, backgrounds)

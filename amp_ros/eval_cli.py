@@ -2,7 +2,7 @@
 
 Usage:
     amp-eval davis --root DAVIS --out OUT [--sequences a,b | --split FILE] [--checkpoint CKPT]
-                   [--via offline|ros] [--no-crf] [--no-adapt]
+                   [--via offline|ros] [--no-crf] [--no-adapt] [--teach-first-frame [--shots K]]
     amp-eval fbms  --root FBMS --out OUT ...   (same options)
     amp-eval score --root DAVIS --results RESULTS --out OUT [--sequences a,b | --split FILE]
                    [--dataset davis|fbms] [--resolution 480p] [--no-plots] [--quiet]
@@ -133,6 +133,11 @@ def _add_run_command(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
     parser.add_argument("--levels", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
                         help="ablation: head levels to use, e.g. 2 (offline only; default all)")
+    parser.add_argument("--teach-first-frame", action="store_true",
+                        help="semi-supervised protocol: teach a class from the first frame(s)' "
+                             "ground truth and score that class on the frames after")
+    parser.add_argument("--shots", type=int, default=1,
+                        help="with --teach-first-frame: teach from the first K frames (default 1)")
     add_report_arguments(parser)
     parser.set_defaults(handler=_run_pipeline)
 
@@ -141,9 +146,12 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     """Handler of `davis` / `fbms`."""
     start = time.perf_counter()
     sequences = load_sequences(args)
+    if args.shots < 1:
+        raise InputError(f"--shots must be at least 1, got {args.shots}")
     settings = RunSettings(
         checkpoint=args.checkpoint, via=args.via, crf=not args.no_crf,
         adapt=not args.no_adapt, device=args.device, head_levels=args.levels,
+        teach_shots=args.shots if args.teach_first_frame else 0,
     )
     masks = args.out / "masks"
     stats = run_sequences(sequences, masks, settings, runners=args.runners,

@@ -28,7 +28,7 @@ from amp_ros.proxies import nmap
 from amp_ros.proxy_set import ProxySet
 from amp_ros.pseudo_labels import pseudo_labels
 from amp_ros.settings import PipelineConfig
-from amp_ros.taught_classes import TaughtClasses
+from amp_ros.taught_classes import TaughtClasses, background_cells
 
 BACKGROUND, OBJECT = "background", "object"
 MAX_CLASS_ID = 254  # label images are mono8 and 255 means "ignore"
@@ -78,6 +78,7 @@ class Pipeline:
         self._taught = TaughtClasses.empty(initial.channels)  # as taught; reset returns here
         self.taught: TaughtClasses = self._taught  # self-adapted while the video runs
         self._previous_small: np.ndarray | None = None
+        self._last_seen: dict[str, np.ndarray] = {}  # taught class → its h×w mask of the last frame
         self._recent: deque[tuple[FrameFeatures, tuple[int, int]]] = deque(maxlen=RECENT_FRAMES)
         self.adaptation_updates = 0
 
@@ -193,15 +194,26 @@ class Pipeline:
             if object_pixels.all():
                 raise EmptyMaskError(f"mask {index} selects every pixel: no background to contrast")
             selected.append(torch.from_numpy(object_pixels))
-        objects, backgrounds = _proxies_from_shots([f for f, _ in shots], selected)
+        if len({m.shape for m in selected}) != 1:
+            raise InputError("the masks of a k-shot teach must all have the same size")
+        shot_features = [f for f, _ in shots]
+        objects = _shot_proxies(shot_features, torch.stack(selected))
+        backgrounds = _cell_proxies(shot_features, ~torch.stack(selected))
+        if not backgrounds:
+            raise InputError("the background's features are all zero; no background proxy can be made")
+        self._last_seen.pop(label, None)
         if label in self.taught:
             alpha = self.config.teach_alpha
             self._taught = self._taught.adapt(label, objects, backgrounds, alpha)
             self.taught = self.taught.adapt(label, objects, backgrounds, alpha)
             return TeachResult(label, self.taught.objects.class_id(label), False, len(masks))
         class_id = self._free_class_id()
-        self._taught = self._taught.imprint(label, class_id, objects, backgrounds)
-        self.taught = self.taught.imprint(label, class_id, objects, backgrounds)
+        background = ProxySet(
+            tuple(backgrounds), tuple(int(c.removeprefix("cell")) for c in backgrounds),
+            tuple(torch.stack([backgrounds[c][level] for c in backgrounds]) for level in range(len(objects))),
+        )
+        self._taught = self._taught.imprint(label, class_id, objects, background)
+        self.taught = self.taught.imprint(label, class_id, objects, background)
         return TeachResult(label, class_id, True, len(masks))
 
     def forget(self, label: str) -> None:
@@ -213,6 +225,7 @@ class Pipeline:
             raise UnknownClassError(f"unknown class {label!r}; taught classes: {list(self.taught.names)}")
         self._taught = self._taught.remove(label)
         self.taught = self.taught.remove(label)
+        self._last_seen.pop(label, None)
 
     def reset(self) -> None:
         """Start a new video: base and taught proxies back to where they started, frames dropped.
@@ -221,6 +234,7 @@ class Pipeline:
         """
         self.base = self._initial
         self.taught = self._taught
+        self._last_seen.clear()
         self._previous_small = None
         self._recent.clear()
         self.adaptation_updates = 0
@@ -243,6 +257,7 @@ class Pipeline:
         if bad:
             raise InputError(f"taught class ids {bad} are out of range or taken by a base class")
         self._taught = self.taught = taught
+        self._last_seen.clear()
 
     # --- internals -----------------------------------------------------------------------
 
@@ -262,21 +277,23 @@ class Pipeline:
     def _taught_labels(self, features: FrameFeatures, size: tuple[int, int]) -> np.ndarray:
         """Per pixel the taught class whose object beats its own background most (0: none).
 
-        Each class's probability is the softmax of (its background, its object) logits, refined
-        by the CRF when ``taught_crf``; a pixel takes the class of highest probability among
-        those above ``mask_threshold``. Each class then self-adapts from its own confident
-        pixels with ``taught_alpha``.
+        A class's probability is the softmax of (its best background cell, its object) logits,
+        kept to within ``taught_search_radius`` of where the class was in the previous frame
+        (when it was seen there) and refined by the CRF when ``taught_crf``; a pixel takes the
+        class of highest probability among those above ``mask_threshold``. Each class then
+        self-adapts from its own confident pixels with ``taught_alpha``.
         """
         levels = self.config.head_levels
         objects = class_logits(features, self.taught.objects, self.scale, levels)
-        backgrounds = class_logits(features, self.taught.backgrounds, self.scale, levels)
-        pairs = torch.softmax(torch.stack([backgrounds, objects], dim=1), dim=1).numpy()
-        height = size[0]
         probabilities = []
-        for pair in pairs:
+        for name, object_logits in zip(self.taught.names, objects):
+            background = class_logits(features, self.taught.background(name), self.scale, levels).amax(0)
+            pair = torch.softmax(torch.stack([background, object_logits]), dim=0).numpy()
+            pair = self._near_last_seen(name, pair)
             if self.config.taught_crf:
-                pair = refine(pair, features.frame, self.config.crf_config, features.size[0] / height)
+                pair = refine(pair, features.frame, self.config.crf_config, features.size[0] / size[0])
             probabilities.append(pair[1])
+            self._last_seen[name] = pair[1] > self.config.mask_threshold
         if self._adapting(self.config.taught_alpha):
             for name, probability in zip(self.taught.names, probabilities):
                 self._adapt_taught(name, features, probability)
@@ -286,12 +303,27 @@ class Pipeline:
         labels = torch.where(best > self.config.mask_threshold, ids[winner], torch.zeros_like(ids[winner]))
         return labels.numpy()
 
+    def _near_last_seen(self, name: str, pair: np.ndarray) -> np.ndarray:
+        """(background, object) probabilities with the object outside the search window moved to
+        the background: the window is the class's last mask dilated by the search radius."""
+        last = self._last_seen.get(name)
+        radius = int(round(self.config.taught_search_radius * float(np.hypot(*pair.shape[1:]))))
+        if last is None or last.shape != pair.shape[1:] or not last.any() or radius <= 0:
+            return pair
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        window = cv2.dilate(last.astype(np.uint8), kernel).astype(bool)
+        inside = pair[1] * window
+        return np.stack([1.0 - inside, inside]).astype(pair.dtype)
+
     def _adapt_taught(self, name: str, features: FrameFeatures, probability: np.ndarray) -> None:
         labels = pseudo_labels(probability, self.config.pseudo)
         if labels is None or not (labels == 0).any():
             return
-        objects = [nmap(f, torch.from_numpy(labels == 1)) for f in features.features]
-        backgrounds = [nmap(f, torch.from_numpy(labels == 0)) for f in features.features]
+        try:
+            objects = [nmap(f, torch.from_numpy(labels == 1)) for f in features.features]
+        except InputError:  # the confident object pixels' features are all zero: nothing to learn
+            objects = None
+        backgrounds = _cell_proxies([features], torch.from_numpy(labels == 0)[None])
         self.taught = self.taught.adapt(name, objects, backgrounds, self.config.taught_alpha)
 
     def _check_label(self, label: str) -> str:
@@ -339,19 +371,24 @@ class Pipeline:
         raise InputError(f"class ids are full (ids go up to {MAX_CLASS_ID}); forget a class first")
 
 
-def _proxies_from_shots(
-    shots: list[FrameFeatures], objects: list[torch.Tensor]
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Object and background proxies per level over k shots (AMP eq. 1, shots averaged)."""
-    object_proxies, background_proxies = [], []
+def _cell_proxies(shots: list[FrameFeatures], background: torch.Tensor) -> dict[str, list[torch.Tensor]]:
+    """Proxies of the background cells (:func:`background_cells`) over k shots (K×H×W masks);
+    a cell whose features are all zero (no proxy can be made) is left out."""
+    proxies = {}
+    for cell, mask in background_cells(background).items():
+        try:
+            proxies[cell] = _shot_proxies(shots, mask)
+        except InputError:
+            continue
+    return proxies
+
+
+def _shot_proxies(shots: list[FrameFeatures], masks: torch.Tensor) -> list[torch.Tensor]:
+    """One proxy per level from k shots and their K×H×W masks (AMP eq. 1, shots averaged)."""
+    proxies = []
     for level in range(len(shots[0].features)):
         maps = [shot.features[level] for shot in shots]
         if len({m.shape for m in maps}) != 1:
             raise InputError("the frames of a k-shot teach must all have the same size")
-        stacked = torch.stack(maps)
-        selected = torch.stack(objects) if len({o.shape for o in objects}) == 1 else None
-        if selected is None:
-            raise InputError("the masks of a k-shot teach must all have the same size")
-        object_proxies.append(nmap(stacked, selected))
-        background_proxies.append(nmap(stacked, ~selected))
-    return object_proxies, background_proxies
+        proxies.append(nmap(torch.stack(maps), masks))
+    return proxies

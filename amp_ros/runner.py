@@ -5,6 +5,12 @@ the start of each sequence, stepped over every frame in order; each mask goes to
 ``<results>/<seq>/<frame>.png`` (:mod:`amp_ros.datasets.results`). :func:`run_offline` builds
 that pipeline from :class:`RunSettings`.
 
+Two protocols: *unsupervised* (the default: the moving-object mask, no label at all) and
+*teach the first frames* (``teach_shots = K``, the semi-supervised DAVIS-2016 setting for
+K = 1): after stepping frames 0…K−1 the pipeline is taught class ``target`` from their ground
+truth (``Pipeline.teach`` on the last K frames), and every later frame's result is the taught
+class's pixels of ``labels``; the K given frames keep their ground truth as their result.
+
 A *runner* is any ``(sequences, results_dir, settings, *, progress) -> RunStats``; ``amp-eval``
 picks one by ``--via``. This module has the ``offline`` one; the ``ros`` one (bags replayed
 through the node) lives in :mod:`amp_ros.ros.eval_run`, so that nothing outside ``amp_ros.ros``
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from tqdm import tqdm
 
 from amp_ros.datasets import VideoSequence, read_frame
@@ -54,6 +61,7 @@ class RunSettings:
     adapt: bool = True
     device: str = "cpu"
     head_levels: tuple[int, ...] | None = None
+    teach_shots: int = 0  # 0: unsupervised; K: teach from the first K frames' ground truth
 
     def checkpoint_path(self) -> Path:
         """The checkpoint to use: the given one or the node's default model."""
@@ -62,34 +70,66 @@ class RunSettings:
     def describe(self) -> dict[str, object]:
         """JSON-ready record of the settings, for metrics.json (the checkpoint by name or
         repo-relative path: :func:`amp_ros.provenance.checkpoint_label`)."""
-        return {"checkpoint": checkpoint_label(self.checkpoint_path()), "via": self.via,
-                "crf": self.crf, "adapt": self.adapt, "device": self.device,
-                "head_levels": list(self.head_levels) if self.head_levels else "all"}
+        described = {"checkpoint": checkpoint_label(self.checkpoint_path()), "via": self.via,
+                     "crf": self.crf, "adapt": self.adapt, "device": self.device,
+                     "head_levels": list(self.head_levels) if self.head_levels else "all"}
+        if self.teach_shots:
+            described["protocol"] = f"teach the first {self.teach_shots} frame(s)"
+        return described
 
 
 Runner = Callable[..., RunStats]
 """``runner(sequences, results_dir, settings, *, progress=True) -> RunStats``."""
 
 
+TAUGHT_LABEL = "target"
+
+
 def segment(
     pipeline: Pipeline, sequences: Sequence[VideoSequence], results_dir: Path, *,
-    progress: bool = True,
+    progress: bool = True, teach_shots: int = 0,
 ) -> RunStats:
     """Segment every frame of every sequence with ``pipeline``; masks go to
-    ``results_dir/<seq>/<frame>.png``. The pipeline is reset before each sequence."""
+    ``results_dir/<seq>/<frame>.png``. The pipeline is reset before each sequence.
+
+    teach_shots K > 0: the teach-the-first-frames protocol (module docstring); the taught class
+    is forgotten again at the end of each sequence.
+    """
     stats = RunStats()
     for sequence in sequences:
         pipeline.reset()
+        given = _first_masks(sequence, teach_shots)
+        class_id = None
         frames = tqdm(range(len(sequence.frames)), desc=sequence.name, disable=not progress,
                       unit="frame", leave=False)
         for index in frames:
             frame = read_frame(sequence.frames[index])
             start = time.perf_counter()
             result = pipeline.step(frame)
+            if index + 1 == teach_shots:
+                class_id = pipeline.teach(TAUGHT_LABEL, given).class_id
             stats.seconds += time.perf_counter() - start
             stats.frames += 1
-            write_result(results_dir, sequence, index, result.mask)
+            if index < teach_shots:
+                mask = given[index]
+            elif class_id is not None:
+                mask = result.labels == class_id
+            else:
+                mask = result.mask
+            write_result(results_dir, sequence, index, mask)
+        if class_id is not None:
+            pipeline.forget(TAUGHT_LABEL)
     return stats
+
+
+def _first_masks(sequence: VideoSequence, count: int) -> list[np.ndarray]:
+    """The ground truth of frames 0…count−1 (every one must be annotated)."""
+    by_frame = {frame: k for k, frame in enumerate(sequence.gt_frames)}
+    missing = [i for i in range(count) if i not in by_frame]
+    if missing or count > len(sequence.frames):
+        raise InputError(f"sequence {sequence.name!r}: teaching needs the ground truth of frames "
+                         f"0…{count - 1}, missing {missing or 'frames'}")
+    return [sequence.read_gt(by_frame[i]) for i in range(count)]
 
 
 def run_offline(
@@ -100,8 +140,10 @@ def run_offline(
     from amp_ros.pipeline import Pipeline  # torch: loaded only when segmenting
 
     pipeline = Pipeline.from_checkpoint(settings.checkpoint_path(), device=settings.device)
-    pipeline.configure(crf=settings.crf, adapt=settings.adapt, head_levels=settings.head_levels)
-    return segment(pipeline, sequences, results_dir, progress=progress)
+    pipeline.configure(crf=settings.crf, taught_crf=settings.crf, adapt=settings.adapt,
+                       head_levels=settings.head_levels)
+    return segment(pipeline, sequences, results_dir, progress=progress,
+                   teach_shots=settings.teach_shots)
 
 
 RUNNERS: Mapping[str, Runner] = {"offline": run_offline}

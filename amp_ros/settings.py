@@ -31,6 +31,13 @@ class PipelineConfig:
     taught_crf: bool = field(
         default=True, metadata=setting("refine each taught class's decision with the dense CRF")
     )
+    taught_search_radius: float = field(
+        default=0.08, metadata=setting(
+            "a taught object is looked for within this distance of where it was in the previous "
+            "frame (fraction of the diagonal; the whole frame when it was not seen; 0 = always)",
+            (0.0, 1.0),
+        )
+    )
     pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig, metadata=group())
     crf: bool = field(default=True, metadata=setting("refine with a dense CRF"))
     crf_config: CrfConfig = field(default_factory=CrfConfig, metadata=group("crf_"))

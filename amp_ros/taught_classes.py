@@ -1,10 +1,12 @@
-"""Classes taught by an operator: each one an object proxy against its own background proxy.
+"""Classes taught by an operator: each one an object proxy against background proxies of its own.
 
 An imprinted proxy is not on a par with the trained heads (they learn discriminative directions,
 not class means), so a taught class is never compared with the trained background: ``teach``
-imprints the object from the labelled pixels *and* a background from the same frames' other
-pixels, and a pixel belongs to the class where its object proxy beats its own background.
-Both halves are :class:`~amp_ros.proxy_set.ProxySet` values with the same names and ids.
+imprints the object from the labelled pixels *and* its background from the same frames' other
+pixels. One mean of a whole background is a poor rival (a pixel merely less background-like than
+the average wins), so the background is pooled per cell of a ``BACKGROUND_GRID`` × grid over the
+frame: up to 16 proxies, each an NMAP of the background pixels in its cell. A pixel belongs to
+the class where its object proxy beats the best of those.
 """
 
 from __future__ import annotations
@@ -17,25 +19,51 @@ import torch
 from amp_ros.errors import InputError
 from amp_ros.proxy_set import ProxySet
 
+BACKGROUND_GRID = 4  # cells per side; chosen on held-out train sequences (docs/results.md)
+MIN_CELL_SHARE = 0.01  # a cell with less of the background than this has no proxy of its own
+
+
+def background_cells(background: torch.Tensor, grid: int = BACKGROUND_GRID) -> dict[str, torch.Tensor]:
+    """The background mask (K×H×W or H×W bool, k shots) split into grid cells over the frame.
+
+    Returns {"cell<i>": mask of the background pixels in cell i} for the cells holding at least
+    ``MIN_CELL_SHARE`` of the background pixels, in every shot that has background; cell i is
+    row i // grid, column i % grid.
+    """
+    shots = background if background.dim() == 3 else background[None]
+    height, width = shots.shape[-2:]
+    total = shots.flatten(1).sum(1)
+    cells = {}
+    for index in range(grid * grid):
+        row, column = divmod(index, grid)
+        cell = torch.zeros_like(shots)
+        cell[:, row * height // grid:(row + 1) * height // grid,
+             column * width // grid:(column + 1) * width // grid] = True
+        cell &= shots
+        if bool((cell.flatten(1).sum(1) >= MIN_CELL_SHARE * total).all()) and bool(cell.any()):
+            cells[f"cell{index}"] = cell if background.dim() == 3 else cell[0]
+    return cells
+
 
 @dataclass(frozen=True)
 class TaughtClasses:
-    """Taught classes: ``objects`` and ``backgrounds`` proxy sets with equal names and ids."""
+    """Taught classes: ``objects`` (one row per class: names, ids) and, per class, a proxy set of
+    its background cells (rows named ``cell<i>``)."""
 
     objects: ProxySet
-    backgrounds: ProxySet
+    backgrounds: tuple[ProxySet, ...]
 
     def __post_init__(self) -> None:
-        if self.objects.names != self.backgrounds.names or self.objects.ids != self.backgrounds.ids:
-            raise InputError("taught objects and backgrounds must list the same classes and ids")
-        if self.objects.channels != self.backgrounds.channels:
-            raise InputError("taught objects and backgrounds must have the same feature channels")
+        if len(self.backgrounds) != len(self.objects):
+            raise InputError(f"{len(self.objects)} taught classes but {len(self.backgrounds)} backgrounds")
+        for name, background in zip(self.objects.names, self.backgrounds):
+            if background.channels != self.objects.channels or not len(background):
+                raise InputError(f"the background of taught class {name!r} does not fit its object")
 
     @classmethod
     def empty(cls, channels: Sequence[int]) -> TaughtClasses:
         """No class taught, for features of ``channels`` per level."""
-        none = ProxySet((), (), tuple(torch.zeros(0, int(c)) for c in channels))
-        return cls(none, none)
+        return cls(ProxySet((), (), tuple(torch.zeros(0, int(c)) for c in channels)), ())
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -58,23 +86,34 @@ class TaughtClasses:
     def __contains__(self, name: object) -> bool:
         return name in self.objects
 
+    def background(self, name: str) -> ProxySet:
+        """The background proxies of class ``name``."""
+        return self.backgrounds[self.objects.index(name)]
+
     def imprint(
-        self, name: str, class_id: int, objects: Sequence[torch.Tensor], backgrounds: Sequence[torch.Tensor]
+        self, name: str, class_id: int, objects: Sequence[torch.Tensor], background: ProxySet
     ) -> TaughtClasses:
-        """These classes plus ``name``, from one object and one background proxy per level."""
-        return TaughtClasses(
-            self.objects.imprint(name, objects, class_id),
-            self.backgrounds.imprint(name, backgrounds, class_id),
-        )
+        """These classes plus ``name``: one object proxy per level and its background set."""
+        return TaughtClasses(self.objects.imprint(name, objects, class_id), (*self.backgrounds, background))
 
     def adapt(
-        self, name: str, objects: Sequence[torch.Tensor], backgrounds: Sequence[torch.Tensor], alpha: float
+        self, name: str, objects: Sequence[torch.Tensor] | None,
+        backgrounds: dict[str, Sequence[torch.Tensor]], alpha: float,
     ) -> TaughtClasses:
-        """Class ``name``'s object and background moved towards new proxies (AMP eq. 2)."""
-        return TaughtClasses(
-            self.objects.adapt(name, objects, alpha), self.backgrounds.adapt(name, backgrounds, alpha)
-        )
+        """Class ``name``'s object (if given) and the named background cells moved towards new
+        proxies (AMP eq. 2); cells it has no proxy for yet are imprinted."""
+        row = self.objects.index(name)
+        adapted_objects = self.objects.adapt(name, objects, alpha) if objects is not None else self.objects
+        background = self.backgrounds[row]
+        for cell, proxies in backgrounds.items():
+            if cell in background:
+                background = background.adapt(cell, proxies, alpha)
+            else:
+                background = background.imprint(cell, proxies, int(cell.removeprefix("cell")))
+        updated = (*self.backgrounds[:row], background, *self.backgrounds[row + 1:])
+        return TaughtClasses(adapted_objects, updated)
 
     def remove(self, name: str) -> TaughtClasses:
         """These classes without ``name``."""
-        return TaughtClasses(self.objects.remove(name), self.backgrounds.remove(name))
+        row = self.objects.index(name)
+        return TaughtClasses(self.objects.remove(name), self.backgrounds[:row] + self.backgrounds[row + 1:])

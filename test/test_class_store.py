@@ -22,9 +22,11 @@ def _state(classes: int = 2, channels: tuple[int, ...] = (16, 32, 32), seed: int
     generator = torch.Generator().manual_seed(seed)
     names = tuple(f"class {i} ☕" for i in range(classes))
     ids = tuple(range(2, 2 + classes))
-    objects, backgrounds = (
-        ProxySet(names, ids, tuple(torch.randn(classes, c, generator=generator) for c in channels))
-        for _ in range(2)
+    objects = ProxySet(names, ids, tuple(torch.randn(classes, c, generator=generator) for c in channels))
+    backgrounds = tuple(
+        ProxySet(tuple(f"cell{j}" for j in cells), cells,
+                 tuple(torch.randn(len(cells), c, generator=generator) for c in channels))
+        for cells in ((0, 3, 15), (1,), (2, 4))[:classes]
     )
     return TaughtClasses(objects, backgrounds)
 
@@ -32,7 +34,9 @@ def _state(classes: int = 2, channels: tuple[int, ...] = (16, 32, 32), seed: int
 def _assert_same(loaded: TaughtClasses | None, saved: TaughtClasses) -> None:
     assert loaded is not None
     assert loaded.ids == saved.ids and loaded.names == saved.names
-    for got_set, want_set in ((loaded.objects, saved.objects), (loaded.backgrounds, saved.backgrounds)):
+    pairs = [(loaded.objects, saved.objects), *zip(loaded.backgrounds, saved.backgrounds, strict=True)]
+    for got_set, want_set in pairs:
+        assert got_set.names == want_set.names and got_set.ids == want_set.ids
         assert len(got_set.weights) == len(want_set.weights)
         for got, want in zip(got_set.weights, want_set.weights):
             assert got.dtype == want.dtype and torch.equal(got, want)
@@ -153,14 +157,15 @@ def _nan_weights(path: Path) -> None:
     metadata = _metadata_of_a_valid_file(path)
     state = _state()
     tensors = {f"object.level{i}": w.clone() for i, w in enumerate(state.objects.weights)}
-    tensors.update({f"background.level{i}": w.clone() for i, w in enumerate(state.backgrounds.weights)})
-    tensors["background.level1"][0, 0] = float("nan")
+    for row, background in enumerate(state.backgrounds):
+        tensors.update({f"background{row}.level{i}": w.clone() for i, w in enumerate(background.weights)})
+    tensors["background1.level1"][0, 0] = float("nan")
     save_file(tensors, str(path), metadata=metadata)
 
 
 def _shape_mismatch(path: Path) -> None:
     metadata = _metadata_of_a_valid_file(path)  # two classes
-    save_file({"object.level0": torch.zeros(3, 16), "background.level0": torch.zeros(3, 16)}, str(path),
+    save_file({"object.level0": torch.zeros(3, 16), "background0.level0": torch.zeros(3, 16)}, str(path),
               metadata=metadata)
 
 

@@ -104,3 +104,32 @@ def test_ros_free_entry_point_explains_via_ros(davis_fixture: Path, tiny_checkpo
                          "--out", str(tmp_path / "out"), "--quiet", "--via", "ros"])
     assert code == 1
     assert "python -m amp_ros.ros.eval_cli" in capsys.readouterr().err
+
+
+def test_teach_first_frames_protocol(davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """--teach-first-frame --shots 2: frames 0 and 1 keep their ground truth, later frames are
+    the taught class's pixels (the same as Pipeline.teach on the first two frames gives), and
+    metrics.json records the protocol; --via ros refuses it with a clear message."""
+    from amp_ros.datasets import load_davis, read_frame
+    from amp_ros.pipeline import Pipeline
+
+    common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet",
+              "--no-plots", "--teach-first-frame", "--shots", "2"]
+    assert offline_main(["davis", *common, "--out", str(tmp_path / "taught")]) == 0
+    masks = _masks(tmp_path / "taught" / "masks")
+    metrics = json.loads((tmp_path / "taught" / "metrics.json").read_text())
+    assert metrics["config"]["protocol"] == "teach the first 2 frame(s)"
+
+    (sequence,) = load_davis(davis_fixture, sequences=["square-down"])
+    pipeline = Pipeline.from_checkpoint(tiny_checkpoint)
+    frames = [read_frame(p) for p in sequence.frames]
+    for frame in frames[:2]:
+        pipeline.step(frame)
+    class_id = pipeline.teach("target", [sequence.read_gt(0), sequence.read_gt(1)]).class_id
+    for t in range(5):
+        written = masks[f"square-down/{t:05d}.png"] > 0
+        if t < 2:
+            assert np.array_equal(written, sequence.read_gt(t))
+        else:
+            assert np.array_equal(written, pipeline.step(frames[t]).labels == class_id)
+    assert main(["davis", *common, "--out", str(tmp_path / "ros"), "--via", "ros"]) == 1

@@ -27,7 +27,13 @@ def _same(a: ProxySet, b: ProxySet) -> bool:
 
 
 def _same_taught(a: TaughtClasses, b: TaughtClasses) -> bool:
-    return _same(a.objects, b.objects) and _same(a.backgrounds, b.backgrounds)
+    return (_same(a.objects, b.objects) and len(a.backgrounds) == len(b.backgrounds)
+            and all(_same(x, y) for x, y in zip(a.backgrounds, b.backgrounds)))
+
+
+def _rows(taught: TaughtClasses, row: int) -> list[torch.Tensor]:
+    """Every weight row of taught class ``row``: its object, then its background cells."""
+    return [w[row] for w in taught.objects.weights] + list(taught.backgrounds[row].weights)
 
 
 def _object_frame(make_frame: Frames, seed: int = 0) -> np.ndarray:
@@ -121,7 +127,7 @@ def test_taught_classes_self_adapt_and_reset_returns_them(
     taught, base = tiny_pipeline.taught_state(), tiny_pipeline.base
     tiny_pipeline.step(_object_frame(make_frame, seed=1))
     assert not torch.equal(tiny_pipeline.taught.objects.weights[0], taught.objects.weights[0])
-    assert not torch.equal(tiny_pipeline.taught.backgrounds.weights[0], taught.backgrounds.weights[0])
+    assert not torch.equal(tiny_pipeline.taught.backgrounds[0].weights[0], taught.backgrounds[0].weights[0])
     assert _same_taught(tiny_pipeline.taught_state(), taught)  # what persists is what was taught
     assert _same(tiny_pipeline.base, base)  # alpha 0: the base never moves
     tiny_pipeline.reset()
@@ -197,8 +203,8 @@ def test_k_shot_proxy_is_the_mean_of_the_shots(tiny_checkpoint: Path, make_frame
     frame = _object_frame(make_frame)
     one.teach("cup", _box_mask(48, 64), frame)
     two.teach("cup", [_box_mask(48, 64)] * 2, [frame, frame])
-    for a, b in zip(one.taught.objects.weights + one.taught.backgrounds.weights,
-                    two.taught.objects.weights + two.taught.backgrounds.weights):
+    assert one.taught.backgrounds[0].names == two.taught.backgrounds[0].names
+    for a, b in zip(_rows(one.taught, 0), _rows(two.taught, 0)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     with pytest.raises(InputError, match=r"2 mask\(s\) but 1 frame\(s\)"):
         two.teach("lid", [_box_mask(48, 64)] * 2, [frame])
@@ -212,10 +218,8 @@ def test_teach_existing_class_adapts_it(tiny_pipeline: Pipeline, make_frame: Fra
     result = tiny_pipeline.teach("cup", _box_mask(24, 32), make_frame(24, 32, seed=3))
     assert result == TeachResult("cup", 2, False, 1)
     after = tiny_pipeline.taught_state()
-    for old, new in zip(before.objects.weights + before.backgrounds.weights,
-                        after.objects.weights + after.backgrounds.weights):
-        assert not torch.equal(old[0], new[0])
-        assert torch.equal(old[1], new[1])
+    assert all(not torch.equal(old, new) for old, new in zip(_rows(before, 0), _rows(after, 0)))
+    assert all(torch.equal(old, new) for old, new in zip(_rows(before, 1), _rows(after, 1)))
     assert tiny_pipeline.taught_classes == {"cup": 2, "box": 3}
 
 
@@ -224,9 +228,8 @@ def test_teach_mask_values(tiny_pipeline: Pipeline, make_frame: Frames) -> None:
     frame = make_frame(24, 32)
     tiny_pipeline.teach("a", _box_mask(24, 32), frame)
     tiny_pipeline.teach("b", (_box_mask(24, 32) > 0).astype(np.uint8), frame)
-    for part in (tiny_pipeline.taught.objects, tiny_pipeline.taught.backgrounds):
-        for weight in part.weights:
-            assert torch.equal(weight[0], weight[1])
+    taught = tiny_pipeline.taught
+    assert all(torch.equal(a, b) for a, b in zip(_rows(taught, 0), _rows(taught, 1)))
 
 
 def test_teach_errors(tiny_pipeline: Pipeline, make_frame: Frames) -> None:
@@ -276,7 +279,8 @@ def test_class_ids_full(tiny_pipeline: Pipeline, make_frame: Frames) -> None:
     rows = [nmap_row for nmap_row in tiny_pipeline.base.proxies("object")]
     objects = ProxySet(tuple(f"c{i}" for i in range(2, 255)), tuple(range(2, 255)),
                        tuple(r.repeat(253, 1) for r in rows))
-    tiny_pipeline.restore_taught(TaughtClasses(objects, objects))
+    background = ProxySet(("cell0",), (0,), tuple(r[None] for r in rows))
+    tiny_pipeline.restore_taught(TaughtClasses(objects, (background,) * 253))
     assert empty.names == ()
     with pytest.raises(InputError, match="class ids are full"):
         tiny_pipeline.teach("one-more", _box_mask(24, 32), frame)
@@ -336,13 +340,13 @@ def test_restore_taught_refuses_bad_states(tiny_pipeline: Pipeline, make_frame: 
     state = tiny_pipeline.taught_state()
     other = ProxySet(state.names, state.ids, (torch.ones(1, 16), torch.ones(1, 16)))
     with pytest.raises(InputError, match="made with a different network"):
-        tiny_pipeline.restore_taught(TaughtClasses(other, other))
+        tiny_pipeline.restore_taught(TaughtClasses(other, (ProxySet(("cell0",), (0,), other.weights),)))
     for names, ids, message in ((state.names, (1,), "out of range or taken"),
                                 (state.names, (255,), "out of range or taken"),
                                 (("object",), state.ids, "collide with the base classes")):
         bad = ProxySet(names, ids, state.objects.weights)
         with pytest.raises(InputError, match=message):
-            tiny_pipeline.restore_taught(TaughtClasses(bad, bad))
+            tiny_pipeline.restore_taught(TaughtClasses(bad, state.backgrounds))
     assert tiny_pipeline.taught_classes == {"cup": 2}
     assert _same_taught(state, tiny_pipeline.taught_state())
 

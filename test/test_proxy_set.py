@@ -11,7 +11,7 @@ from amp_ros.errors import InputError, UnknownClassError
 from amp_ros.heads import ProxyHeads
 from amp_ros.proxies import nmap
 from amp_ros.proxy_set import ProxySet, cosine_logits
-from amp_ros.taught_classes import TaughtClasses
+from amp_ros.taught_classes import TaughtClasses, background_cells
 
 
 def _set(*weights: list[list[float]], names: tuple[str, ...] = ("background", "object")) -> ProxySet:
@@ -179,16 +179,39 @@ def test_heads_constructor_errors() -> None:
         ProxyHeads([4], ["a", "a"])
 
 
+def test_background_cells_split_the_frame_into_a_grid() -> None:
+    """An 8×8 background minus a 4×4 object in the top-left corner, 2×2 grid: cells 1, 2, 3
+    hold background; cell 0 is all object. A cell under 1 % of the background is left out."""
+    background = torch.ones(8, 8, dtype=torch.bool)
+    background[:4, :4] = False
+    cells = background_cells(background, grid=2)
+    assert list(cells) == ["cell1", "cell2", "cell3"]
+    assert all(int(c.sum()) == 16 for c in cells.values())
+    assert bool(cells["cell3"][4:, 4:].all()) and not bool(cells["cell3"][:4].any())
+    sliver = torch.zeros(20, 20, dtype=torch.bool)
+    sliver[:, 10:] = True  # the right half, cells 1 and 3 of a 2×2 grid …
+    sliver[0, 0] = True  # … and one pixel of cell 0: 1/201 of the background
+    assert list(background_cells(sliver, grid=2)) == ["cell1", "cell3"]
+    # k shots: a cell needs background in every shot; flipped, the object is in cell 2
+    shots = torch.stack([background, background.flip(0)])
+    assert list(background_cells(shots, grid=2)) == ["cell1", "cell3"]
+
+
 def test_taught_classes_pair_objects_with_backgrounds() -> None:
-    """imprint/adapt/remove act on a class's object and background rows together."""
+    """imprint/adapt/remove keep a class's object row and its background set together."""
     taught = TaughtClasses.empty((2,))
     assert len(taught) == 0 and taught.channels == (2,)
-    taught = taught.imprint("cup", 5, [torch.tensor([3.0, 4.0])], [torch.tensor([1.0, 0.0])])
-    assert taught.names == ("cup",) and taught.ids == (5,)
+    background = ProxySet(("cell0", "cell5"), (0, 5), (torch.tensor([[1.0, 0.0], [0.0, 1.0]]),))
+    taught = taught.imprint("cup", 7, [torch.tensor([3.0, 4.0])], background)
+    assert taught.names == ("cup",) and taught.ids == (7,)
     torch.testing.assert_close(taught.objects.weights[0][0], torch.tensor([0.6, 0.8]))
-    adapted = taught.adapt("cup", [torch.tensor([0.6, 0.8])], [torch.tensor([0.0, 1.0])], 0.5)
+    adapted = taught.adapt("cup", [torch.tensor([0.6, 0.8])],
+                           {"cell0": [torch.tensor([0.0, 1.0])], "cell9": [torch.tensor([1.0, 0.0])]}, 0.5)
     torch.testing.assert_close(adapted.objects.weights[0][0], torch.tensor([0.6, 0.8]))
-    torch.testing.assert_close(adapted.backgrounds.weights[0][0], torch.full((2,), 0.5**0.5))
+    cells = adapted.background("cup")
+    assert cells.names == ("cell0", "cell5", "cell9") and cells.ids == (0, 5, 9)  # cell9 is new
+    torch.testing.assert_close(cells.weights[0][0], torch.full((2,), 0.5**0.5))
+    assert torch.equal(cells.weights[0][1], torch.tensor([0.0, 1.0]))
     assert len(adapted.remove("cup")) == 0
-    with pytest.raises(InputError, match="same classes and ids"):
-        TaughtClasses(taught.objects, TaughtClasses.empty((2,)).objects)
+    with pytest.raises(InputError, match="1 taught classes but 0 backgrounds"):
+        TaughtClasses(taught.objects, ())

@@ -58,6 +58,9 @@ def run_via_ros(
     sequences); masks go to masks_dir/<seq>/<frame>.png."""
     if settings.head_levels is not None:
         raise InputError("--levels is an offline ablation; the node always uses every level")
+    if settings.teach_shots:
+        raise InputError("--teach-first-frame runs --via offline only (the replay records ~/mask, "
+                         "not ~/labels, and teaches nothing)")
     domain_id = int(os.environ.get("AMP_EVAL_DOMAIN_ID", 30 + os.getpid() % 60))
     stats = RunStats()
     with tempfile.TemporaryDirectory(prefix="amp-eval-") as tmp:
