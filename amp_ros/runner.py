@@ -98,7 +98,7 @@ def segment(
     stats = RunStats()
     for sequence in sequences:
         pipeline.reset()
-        given = _first_masks(sequence, teach_shots)
+        given = first_masks(sequence, teach_shots)
         class_id = None
         frames = tqdm(range(len(sequence.frames)), desc=sequence.name, disable=not progress,
                       unit="frame", leave=False)
@@ -122,8 +122,8 @@ def segment(
     return stats
 
 
-def _first_masks(sequence: VideoSequence, count: int) -> list[np.ndarray]:
-    """The ground truth of frames 0…count−1 (every one must be annotated)."""
+def first_masks(sequence: VideoSequence, count: int) -> list[np.ndarray]:
+    """The ground truth of frames 0…count−1 (every one must be annotated), H×W bool each."""
     by_frame = {frame: k for k, frame in enumerate(sequence.gt_frames)}
     missing = [i for i in range(count) if i not in by_frame]
     if missing or count > len(sequence.frames):

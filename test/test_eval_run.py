@@ -109,7 +109,7 @@ def test_ros_free_entry_point_explains_via_ros(davis_fixture: Path, tiny_checkpo
 def test_teach_first_frames_protocol(davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     """--teach-first-frame --shots 2: frames 0 and 1 keep their ground truth, later frames are
     the taught class's pixels (the same as Pipeline.teach on the first two frames gives), and
-    metrics.json records the protocol; --via ros refuses it with a clear message."""
+    metrics.json records the protocol; --via ros refuses two shots (/amp/teach takes one)."""
     from amp_ros.datasets import load_davis, read_frame
     from amp_ros.pipeline import Pipeline
 
@@ -133,3 +133,27 @@ def test_teach_first_frames_protocol(davis_fixture: Path, tiny_checkpoint: Path,
         else:
             assert np.array_equal(written, pipeline.step(frames[t]).labels == class_id)
     assert main(["davis", *common, "--out", str(tmp_path / "ros"), "--via", "ros"]) == 1
+
+
+def test_teach_first_frame_offline_and_ros_give_the_same_masks(
+    davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One shot through the real node (/amp/teach on the replayed first frame, ~/labels
+    recorded) and through the pipeline: the same masks, frame for frame."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("AMP_EVAL_DOMAIN_ID", "78")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet",
+                  "--no-plots", "--teach-first-frame"]
+        assert main(["davis", *common, "--out", str(tmp_path / "offline"), "--via", "offline"]) == 0
+        assert main(["davis", *common, "--out", str(tmp_path / "ros"), "--via", "ros"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    offline, ros = _masks(tmp_path / "offline" / "masks"), _masks(tmp_path / "ros" / "masks")
+    assert len(offline) == 10 and offline.keys() == ros.keys()
+    taught = [mask for name, mask in offline.items() if not name.endswith("00000.png")]
+    assert all(0 < (mask > 0).mean() < 0.5 for mask in taught)  # the class, not nothing or all
+    for name, mask in offline.items():
+        assert np.array_equal(mask, ros[name]), name
