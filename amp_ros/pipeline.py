@@ -176,8 +176,9 @@ class Pipeline:
         frames None: the masks label the last k frames ``step`` processed (oldest first), seen
         with the flow they had. Otherwise one H×W×3 frame per mask, seen with zero flow (as a
         stream's first frame). The object proxy is NMAP of the masked pixels over the k shots
-        (AMP eq. 1) and the class's own background proxy NMAP of the other pixels. A new label
-        is imprinted; an existing one is adapted towards the new proxies with ``teach_alpha``.
+        (AMP eq. 1); the class's own background proxies are NMAPs of the other pixels, one per
+        cell of a grid over the frame (:mod:`amp_ros.taught_classes`). A new label is imprinted;
+        an existing one is adapted towards the new proxies with ``teach_alpha``.
         """
         label = self._check_label(label)
         masks = [np.asarray(masks)] if isinstance(masks, np.ndarray) else [np.asarray(m) for m in masks]
@@ -199,8 +200,6 @@ class Pipeline:
         shot_features = [f for f, _ in shots]
         objects = _shot_proxies(shot_features, torch.stack(selected))
         backgrounds = _cell_proxies(shot_features, ~torch.stack(selected))
-        if not backgrounds:
-            raise InputError("the background's features are all zero; no background proxy can be made")
         self._last_seen.pop(label, None)
         if label in self.taught:
             alpha = self.config.teach_alpha
@@ -208,12 +207,8 @@ class Pipeline:
             self.taught = self.taught.adapt(label, objects, backgrounds, alpha)
             return TeachResult(label, self.taught.objects.class_id(label), False, len(masks))
         class_id = self._free_class_id()
-        background = ProxySet(
-            tuple(backgrounds), tuple(int(c.removeprefix("cell")) for c in backgrounds),
-            tuple(torch.stack([backgrounds[c][level] for c in backgrounds]) for level in range(len(objects))),
-        )
-        self._taught = self._taught.imprint(label, class_id, objects, background)
-        self.taught = self.taught.imprint(label, class_id, objects, background)
+        self._taught = self._taught.imprint(label, class_id, objects, backgrounds)
+        self.taught = self.taught.imprint(label, class_id, objects, backgrounds)
         return TeachResult(label, class_id, True, len(masks))
 
     def forget(self, label: str) -> None:

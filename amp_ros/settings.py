@@ -26,7 +26,7 @@ class PipelineConfig:
         default=0.26, metadata=setting("rate when teaching a label that exists already", (0.0, 1.0))
     )
     taught_alpha: float = field(
-        default=0.01, metadata=setting("self-adaptation rate of taught classes per frame", (0.0, 1.0))
+        default=0.003, metadata=setting("self-adaptation rate of taught classes per frame", (0.0, 1.0))
     )
     taught_crf: bool = field(
         default=True, metadata=setting("refine each taught class's decision with the dense CRF")

@@ -91,9 +91,18 @@ class TaughtClasses:
         return self.backgrounds[self.objects.index(name)]
 
     def imprint(
-        self, name: str, class_id: int, objects: Sequence[torch.Tensor], background: ProxySet
+        self, name: str, class_id: int, objects: Sequence[torch.Tensor],
+        backgrounds: dict[str, Sequence[torch.Tensor]],
     ) -> TaughtClasses:
-        """These classes plus ``name``: one object proxy per level and its background set."""
+        """These classes plus ``name``: one object proxy per level, and one proxy per level for
+        each of its background cells (``{"cell<i>": proxies}``)."""
+        if not backgrounds:
+            raise InputError(f"taught class {name!r} needs at least one background proxy")
+        cells = tuple(backgrounds)
+        background = ProxySet(
+            cells, tuple(_cell_id(c) for c in cells),
+            tuple(torch.stack([backgrounds[c][level] for c in cells]) for level in range(len(objects))),
+        )
         return TaughtClasses(self.objects.imprint(name, objects, class_id), (*self.backgrounds, background))
 
     def adapt(
@@ -109,7 +118,7 @@ class TaughtClasses:
             if cell in background:
                 background = background.adapt(cell, proxies, alpha)
             else:
-                background = background.imprint(cell, proxies, int(cell.removeprefix("cell")))
+                background = background.imprint(cell, proxies, _cell_id(cell))
         updated = (*self.backgrounds[:row], background, *self.backgrounds[row + 1:])
         return TaughtClasses(adapted_objects, updated)
 
@@ -117,3 +126,8 @@ class TaughtClasses:
         """These classes without ``name``."""
         row = self.objects.index(name)
         return TaughtClasses(self.objects.remove(name), self.backgrounds[:row] + self.backgrounds[row + 1:])
+
+
+def _cell_id(cell: str) -> int:
+    """The grid index of a cell name ``cell<i>``."""
+    return int(cell.removeprefix("cell"))

@@ -35,9 +35,21 @@ run "$first-via-ros" --checkpoint "$first" --via ros
 ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-adapt"
                "no CRF=$OUT/$first-no-crf" "one head level (trunk)=$OUT/$first-trunk-level-only"
                "through the ROS node=$OUT/$first-via-ros")
+# Teaching: the semi-supervised protocol (a class taught from the first frames' ground truth).
+run "$first-teach-1shot" --checkpoint "$first" --teach-first-frame
+run "$first-teach-1shot-no-adapt" --checkpoint "$first" --teach-first-frame --no-adapt
+run "$first-teach-1shot-no-crf" --checkpoint "$first" --teach-first-frame --no-crf
+run "$first-teach-5shot" --checkpoint "$first" --teach-first-frame --shots 5
+run "$first-teach-1shot-via-ros" --checkpoint "$first" --teach-first-frame --via ros
+teach_runs=("1 shot=$OUT/$first-teach-1shot"
+            "1 shot, no adaptation=$OUT/$first-teach-1shot-no-adapt"
+            "1 shot, no CRF=$OUT/$first-teach-1shot-no-crf"
+            "5 shots=$OUT/$first-teach-5shot"
+            "1 shot through the ROS node (/amp/teach)=$OUT/$first-teach-1shot-via-ros")
 mkdir -p "$OUT/tables"
 "${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"
 "${EVAL[@]}" compare "${ablation_runs[@]}" --out "$OUT/tables/ablation.md"
+"${EVAL[@]}" compare "${teach_runs[@]}" --out "$OUT/tables/teach.md"
 .venv/bin/python -m amp_ros.benchmark --checkpoint "$first" > "$OUT/tables/benchmark.md"
 
 # docs/results.md = docs/results.template.md with each {{name}} replaced by OUT/tables/name.md

@@ -355,7 +355,7 @@ def test_parameters_are_declared_from_the_settings(vos: VosSession) -> None:
 
 def test_taught_class_settings_change_at_run_time(vos: VosSession) -> None:
     """taught_alpha and taught_crf are run-time parameters; taught_alpha stays within 0..1."""
-    assert _get(vos, "taught_alpha", "taught_crf") == [0.01, True]
+    assert _get(vos, "taught_alpha", "taught_crf") == [0.003, True]
     try:
         results = _set(vos, taught_alpha=0.05, taught_crf=False)
         assert all(r.successful for r in results), [r.reason for r in results]
@@ -364,7 +364,7 @@ def test_taught_class_settings_change_at_run_time(vos: VosSession) -> None:
         assert not result.successful
         assert_still_serving(vos)
     finally:
-        results = _set(vos, taught_alpha=0.01, taught_crf=True)
+        results = _set(vos, taught_alpha=0.003, taught_crf=True)
         assert all(r.successful for r in results)
 
 

@@ -201,7 +201,7 @@ def test_taught_classes_pair_objects_with_backgrounds() -> None:
     """imprint/adapt/remove keep a class's object row and its background set together."""
     taught = TaughtClasses.empty((2,))
     assert len(taught) == 0 and taught.channels == (2,)
-    background = ProxySet(("cell0", "cell5"), (0, 5), (torch.tensor([[1.0, 0.0], [0.0, 1.0]]),))
+    background = {"cell0": [torch.tensor([1.0, 0.0])], "cell5": [torch.tensor([0.0, 1.0])]}
     taught = taught.imprint("cup", 7, [torch.tensor([3.0, 4.0])], background)
     assert taught.names == ("cup",) and taught.ids == (7,)
     torch.testing.assert_close(taught.objects.weights[0][0], torch.tensor([0.6, 0.8]))
@@ -215,3 +215,5 @@ def test_taught_classes_pair_objects_with_backgrounds() -> None:
     assert len(adapted.remove("cup")) == 0
     with pytest.raises(InputError, match="1 taught classes but 0 backgrounds"):
         TaughtClasses(taught.objects, ())
+    with pytest.raises(InputError, match="needs at least one background proxy"):
+        taught.imprint("box", 8, [torch.tensor([1.0, 0.0])], {})
