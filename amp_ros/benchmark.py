@@ -1,7 +1,8 @@
 """``python -m amp_ros.benchmark``: per-stage timings of the pipeline on the embedded clip.
 
 Speed is measured here, never asserted by tests. Prints the median and 90th percentile of every
-stage (flow, network, CRF, adaptation, output) per configuration, and the machine it ran on.
+stage (flow, network, CRF, adaptation, taught classes, output) per configuration, and the
+machine it ran on. The "one taught class" row teaches the clip's first-frame ground truth.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ CONFIGS = {
     "default (CRF + adapt)": {},
     "no CRF": {"crf": False},
     "no adaptation": {"adapt": False},
+    "one taught class": {},
 }
+TAUGHT_CONFIG = "one taught class"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,13 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__} with {torch.get_num_threads()} threads, device {args.device}; "
           f"frames {frames[0].shape[1]}×{frames[0].shape[0]}, checkpoint {checkpoint_label(checkpoint)}\n")
-    stages = ("flow", "network", "crf", "adapt", "output", "total")
+    stages = ("flow", "network", "crf", "adapt", "taught", "output", "total")
     print("| config | " + " | ".join(f"{s} ms (median / p90)" for s in stages) + " | fps |")
     print("|---|" + "---:|" * (len(stages) + 1))
     for name, changes in CONFIGS.items():
         pipeline = Pipeline.from_checkpoint(checkpoint, device=args.device)
         pipeline.configure(**changes)
         pipeline.step(frames[0])  # warm-up; also gives the next frame its DIS flow
+        if name == TAUGHT_CONFIG:
+            pipeline.teach("target", sequence.read_gt(0))
         timings = [pipeline.step(frame).timings for frame in frames[1:]]
         cells = []
         for stage in stages:

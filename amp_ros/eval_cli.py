@@ -159,6 +159,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     metrics = evaluate_results(
         sequences, masks, args.out, dataset=args.dataset, config=settings.describe(),
         fps=stats.fps, progress=not args.quiet, plots=not args.no_plots,
+        given_frames=settings.teach_shots,
     )
     _print_summary(metrics, args.out, time.perf_counter() - start)
     print(f"fps {stats.fps:.2f} ({stats.frames} frames, via {args.via})")

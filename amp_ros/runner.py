@@ -9,7 +9,8 @@ Two protocols: *unsupervised* (the default: the moving-object mask, no label at 
 *teach the first frames* (``teach_shots = K``, the semi-supervised DAVIS-2016 setting for
 K = 1): after stepping frames 0…K−1 the pipeline is taught class ``target`` from their ground
 truth (``Pipeline.teach`` on the last K frames), and every later frame's result is the taught
-class's pixels of ``labels``; the K given frames keep their ground truth as their result.
+class's pixels of ``labels``; the K given frames keep their ground truth as their result and
+are not scored.
 
 A *runner* is any ``(sequences, results_dir, settings, *, progress) -> RunStats``; ``amp-eval``
 picks one by ``--via``. This module has the ``offline`` one; the ``ros`` one (bags replayed

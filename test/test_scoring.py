@@ -75,6 +75,15 @@ def test_scored_positions() -> None:
         scored_positions(4, "x")
 
 
+def test_given_frames_are_not_scored() -> None:
+    """The teach protocol's k given frames are left out; DAVIS drops frame 0 anyway."""
+    assert scored_positions(8, given=1) == [1, 2, 3, 4, 5, 6]
+    assert scored_positions(8, given=5) == [5, 6]
+    assert scored_positions(4, "fbms", given=2) == [2, 3]
+    with pytest.raises(InputError, match="no frame left to score: 5 annotated, the first 4 given"):
+        scored_positions(5, given=4)
+
+
 def test_score_sequence_drops_first_and_last_frame() -> None:
     gts = [_blob(t) for t in range(5)]
     empty = np.zeros((H, W), bool)

@@ -105,17 +105,23 @@ def _check_protocol(protocol: str) -> None:
         raise InputError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
 
 
-def scored_positions(n: int, protocol: str = "davis") -> list[int]:
+def scored_positions(n: int, protocol: str = "davis", given: int = 0) -> list[int]:
     """Positions among `n` annotated frames that `protocol` scores.
 
-    davis: all but the first and last (all of them when n < 3); fbms: all.
+    davis: all but the first and last (all of them when n < 3); fbms: all. given: the first
+    `given` annotated frames were given to the method as labels (the teach protocol's shots)
+    and are never scored.
     """
     _check_protocol(protocol)
     if n < 1:
         raise InputError("a sequence needs at least one annotated frame to be scored")
     if protocol == "davis" and n >= 3:
-        return list(range(1, n - 1))
-    return list(range(n))
+        positions = list(range(max(1, given), n - 1))
+    else:
+        positions = list(range(given, n))
+    if not positions:
+        raise InputError(f"no frame left to score: {n} annotated, the first {given} given")
+    return positions
 
 
 class _Accumulator:
@@ -238,16 +244,18 @@ def score_results(
     *,
     bound_th: float = DEFAULT_BOUND_TH,
     progress: bool = False,
+    given_frames: int = 0,
 ) -> dict[str, SequenceScores]:
     """Score a results folder (<results>/<seq>/<frame stem>.png) against each sequence's truth.
 
-    The protocol follows each sequence's dataset. Every annotated frame must have a result
+    The protocol follows each sequence's dataset; the first ``given_frames`` annotated frames
+    (labels the method was given) are not scored. Every annotated frame must have a result
     (checked before scoring starts); a result of another size than its ground truth is an error
     naming both files.
     """
     check_results(sequences, results_dir)
     plans = {
-        seq.name: scored_positions(len(seq.gt_frames), seq.dataset) for seq in sequences
+        seq.name: scored_positions(len(seq.gt_frames), seq.dataset, given_frames) for seq in sequences
     }
     scores: dict[str, SequenceScores] = {}
     with tqdm(
@@ -283,16 +291,19 @@ def evaluate_results(
     bound_th: float = DEFAULT_BOUND_TH,
     progress: bool = False,
     plots: bool = True,
+    given_frames: int = 0,
 ) -> dict[str, Any]:
     """Score a results folder and write OUT/metrics.json, OUT/report.md and OUT/plots/.
 
     This is the one call both `amp-eval score` and a pipeline run (`amp-eval davis`) end with.
     dataset: label for the report (default: the sequences' dataset); config, fps: recorded
-    as-is in metrics.json. Returns the metrics dict written to metrics.json.
+    as-is in metrics.json; given_frames: see :func:`score_results`. Returns the metrics dict
+    written to metrics.json.
     """
     if not sequences:
         raise InputError("evaluate_results needs at least one sequence")
-    per_sequence = score_results(sequences, results_dir, bound_th=bound_th, progress=progress)
+    per_sequence = score_results(sequences, results_dir, bound_th=bound_th, progress=progress,
+                                 given_frames=given_frames)
     metrics = build_metrics(
         dataset if dataset is not None else sequences[0].dataset,
         per_sequence,
