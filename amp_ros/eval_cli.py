@@ -62,6 +62,30 @@ def load_sequences(args: argparse.Namespace) -> list[VideoSequence]:
     )
 
 
+def parse_setting(text: str) -> tuple[str, bool | int | float | str]:
+    """``NAME=VALUE`` → (name, value typed like the setting's default); argparse's type."""
+    from amp_ros.setting_fields import flatten
+    from amp_ros.settings import PipelineConfig
+
+    name, _, value = text.partition("=")
+    settings = {s.name: s for s in flatten(PipelineConfig)}
+    if name not in settings or not value:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with NAME one of {sorted(settings)}, got {text!r}"
+        )
+    setting = settings[name]
+    try:
+        if isinstance(setting.default, bool):
+            if value.lower() not in ("true", "false"):
+                raise ValueError(value)
+            return name, value.lower() == "true"
+        return name, type(setting.default)(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{name} takes a {type(setting.default).__name__}, got {value!r}"
+        ) from None
+
+
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """--out, --no-plots and --quiet: where and how the report is written."""
     parser.add_argument("--out", type=Path, required=True, help="output folder for the report")
@@ -133,6 +157,10 @@ def _add_run_command(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
     parser.add_argument("--levels", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
                         help="ablation: head levels to use, e.g. 2 (offline only; default all)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], type=parse_setting,
+                        metavar="NAME=VALUE",
+                        help="a pipeline setting by its node parameter name, e.g. "
+                             "taught_search_radius=0 (repeatable; ablations)")
     parser.add_argument("--teach-first-frame", action="store_true",
                         help="semi-supervised protocol: teach a class from the first frame(s)' "
                              "ground truth and score that class on the frames after")
@@ -152,6 +180,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, via=args.via, crf=not args.no_crf,
         adapt=not args.no_adapt, device=args.device, head_levels=args.levels,
         teach_shots=args.shots if args.teach_first_frame else 0,
+        overrides=tuple(args.overrides),
     )
     masks = args.out / "masks"
     stats = run_sequences(sequences, masks, settings, runners=args.runners,

@@ -199,7 +199,7 @@ class Pipeline:
             raise InputError("the masks of a k-shot teach must all have the same size")
         shot_features = [f for f, _ in shots]
         objects = _shot_proxies(shot_features, torch.stack(selected))
-        backgrounds = _cell_proxies(shot_features, ~torch.stack(selected))
+        backgrounds = _cell_proxies(shot_features, ~torch.stack(selected), self.config.taught_background_grid)
         self._last_seen.pop(label, None)
         if label in self.taught:
             alpha = self.config.teach_alpha
@@ -318,7 +318,8 @@ class Pipeline:
             objects = [nmap(f, torch.from_numpy(labels == 1)) for f in features.features]
         except InputError:  # the confident object pixels' features are all zero: nothing to learn
             objects = None
-        backgrounds = _cell_proxies([features], torch.from_numpy(labels == 0)[None])
+        backgrounds = _cell_proxies([features], torch.from_numpy(labels == 0)[None],
+                                    self.config.taught_background_grid)
         self.taught = self.taught.adapt(name, objects, backgrounds, self.config.taught_alpha)
 
     def _check_label(self, label: str) -> str:
@@ -366,11 +367,13 @@ class Pipeline:
         raise InputError(f"class ids are full (ids go up to {MAX_CLASS_ID}); forget a class first")
 
 
-def _cell_proxies(shots: list[FrameFeatures], background: torch.Tensor) -> dict[str, list[torch.Tensor]]:
+def _cell_proxies(
+    shots: list[FrameFeatures], background: torch.Tensor, grid: int
+) -> dict[str, list[torch.Tensor]]:
     """Proxies of the background cells (:func:`background_cells`) over k shots (K×H×W masks);
     a cell whose features are all zero (no proxy can be made) is left out."""
     proxies = {}
-    for cell, mask in background_cells(background).items():
+    for cell, mask in background_cells(background, grid).items():
         try:
             proxies[cell] = _shot_proxies(shots, mask)
         except InputError:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +63,13 @@ class RunSettings:
     device: str = "cpu"
     head_levels: tuple[int, ...] | None = None
     teach_shots: int = 0  # 0: unsupervised; K: teach from the first K frames' ground truth
+    overrides: tuple[tuple[str, object], ...] = ()  # pipeline settings by parameter name
+
+    def pipeline_values(self) -> dict[str, object]:
+        """The pipeline settings by node parameter name: these switches, then the overrides."""
+        values: dict[str, object] = {"crf": self.crf, "taught_crf": self.crf, "adapt": self.adapt}
+        values.update(self.overrides)
+        return values
 
     def checkpoint_path(self) -> Path:
         """The checkpoint to use: the given one or the node's default model."""
@@ -76,6 +83,8 @@ class RunSettings:
                      "head_levels": list(self.head_levels) if self.head_levels else "all"}
         if self.teach_shots:
             described["protocol"] = f"teach the first {self.teach_shots} frame(s)"
+        if self.overrides:
+            described["settings"] = dict(self.overrides)
         return described
 
 
@@ -139,10 +148,13 @@ def run_offline(
 ) -> RunStats:
     """The ``offline`` runner: the settings' pipeline, called directly (see :func:`segment`)."""
     from amp_ros.pipeline import Pipeline  # torch: loaded only when segmenting
+    from amp_ros.setting_fields import build, flatten
+    from amp_ros.settings import PipelineConfig
 
-    pipeline = Pipeline.from_checkpoint(settings.checkpoint_path(), device=settings.device)
-    pipeline.configure(crf=settings.crf, taught_crf=settings.crf, adapt=settings.adapt,
-                       head_levels=settings.head_levels)
+    values = {s.name: s.default for s in flatten(PipelineConfig)}
+    values.update(settings.pipeline_values())
+    config = replace(build(PipelineConfig, values), head_levels=settings.head_levels)
+    pipeline = Pipeline.from_checkpoint(settings.checkpoint_path(), device=settings.device, config=config)
     return segment(pipeline, sequences, results_dir, progress=progress,
                    teach_shots=settings.teach_shots)
 

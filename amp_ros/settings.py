@@ -31,6 +31,13 @@ class PipelineConfig:
     taught_crf: bool = field(
         default=True, metadata=setting("refine each taught class's decision with the dense CRF")
     )
+    taught_background_grid: int = field(
+        default=4, metadata=setting(
+            "a taught class's background proxies: one per cell of this many × as many cells over "
+            "the frame (1 = one proxy of the whole background); applies to classes taught after",
+            (1, 8), read_only=True,
+        )
+    )
     taught_search_radius: float = field(
         default=0.08, metadata=setting(
             "a taught object is looked for within this distance of where it was in the previous "

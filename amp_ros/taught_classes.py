@@ -4,8 +4,9 @@ An imprinted proxy is not on a par with the trained heads (they learn discrimina
 not class means), so a taught class is never compared with the trained background: ``teach``
 imprints the object from the labelled pixels *and* its background from the same frames' other
 pixels. One mean of a whole background is a poor rival (a pixel merely less background-like than
-the average wins), so the background is pooled per cell of a ``BACKGROUND_GRID`` × grid over the
-frame: up to 16 proxies, each an NMAP of the background pixels in its cell. A pixel belongs to
+the average wins), so the background is pooled per cell of a grid over the frame
+(``PipelineConfig.taught_background_grid``, 4 × 4 by default): up to 16 proxies, each an NMAP of
+the background pixels in its cell. A pixel belongs to
 the class where its object proxy beats the best of those.
 """
 
@@ -19,11 +20,10 @@ import torch
 from amp_ros.errors import InputError
 from amp_ros.proxy_set import ProxySet
 
-BACKGROUND_GRID = 4  # cells per side; chosen on held-out train sequences (docs/results.md)
 MIN_CELL_SHARE = 0.01  # a cell with less of the background than this has no proxy of its own
 
 
-def background_cells(background: torch.Tensor, grid: int = BACKGROUND_GRID) -> dict[str, torch.Tensor]:
+def background_cells(background: torch.Tensor, grid: int) -> dict[str, torch.Tensor]:
     """The background mask (K×H×W or H×W bool, k shots) split into grid cells over the frame.
 
     Returns {"cell<i>": mask of the background pixels in cell i} for the cells holding at least

@@ -157,3 +157,22 @@ def test_teach_first_frame_offline_and_ros_give_the_same_masks(
     assert all(0 < (mask > 0).mean() < 0.5 for mask in taught)  # the class, not nothing or all
     for name, mask in offline.items():
         assert np.array_equal(mask, ros[name]), name
+
+
+def test_set_parses_pipeline_settings_by_parameter_name() -> None:
+    """--set NAME=VALUE: typed like the setting's default; unknown names and bad values refused."""
+    import argparse
+
+    from amp_ros.eval_cli import parse_setting
+    from amp_ros.runner import RunSettings
+
+    assert parse_setting("taught_search_radius=0") == ("taught_search_radius", 0.0)
+    assert parse_setting("taught_background_grid=1") == ("taught_background_grid", 1)
+    assert parse_setting("taught_crf=false") == ("taught_crf", False)
+    for bad in ("nonsense=1", "taught_background_grid=two", "taught_crf=maybe", "alpha"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_setting(bad)
+    settings = RunSettings(crf=False, overrides=(("taught_search_radius", 0.0),))
+    assert settings.pipeline_values() == {"crf": False, "taught_crf": False, "adapt": True,
+                                          "taught_search_radius": 0.0}
+    assert settings.describe()["settings"] == {"taught_search_radius": 0.0}

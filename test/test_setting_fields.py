@@ -66,7 +66,8 @@ def test_a_field_without_a_mark_is_an_error() -> None:
 def test_pipeline_settings_keep_their_ros_names_and_round_trip() -> None:
     settings = flatten(PipelineConfig)
     assert [s.name for s in settings] == [
-        "adapt", "alpha", "teach_alpha", "taught_alpha", "taught_crf", "taught_search_radius",
+        "adapt", "alpha", "teach_alpha", "taught_alpha", "taught_crf", "taught_background_grid",
+        "taught_search_radius",
         "foreground_threshold", "erosion", "background_distance",
         "crf", "crf_iterations", "crf_gaussian_sxy", "crf_gaussian_compat",
         "crf_bilateral_sxy", "crf_bilateral_srgb", "crf_bilateral_compat",
