@@ -41,15 +41,35 @@ run "$first-teach-1shot-no-adapt" --checkpoint "$first" --teach-first-frame --no
 run "$first-teach-1shot-no-crf" --checkpoint "$first" --teach-first-frame --no-crf
 run "$first-teach-5shot" --checkpoint "$first" --teach-first-frame --shots 5
 run "$first-teach-1shot-via-ros" --checkpoint "$first" --teach-first-frame --via ros
+run "$first-teach-1shot-one-background" --checkpoint "$first" --teach-first-frame \
+    --set taught_background_grid=1
+run "$first-teach-1shot-no-search-window" --checkpoint "$first" --teach-first-frame \
+    --set taught_search_radius=0
 teach_runs=("1 shot=$OUT/$first-teach-1shot"
-            "1 shot, no adaptation=$OUT/$first-teach-1shot-no-adapt"
+            "1 shot, no adaptation of the taught class=$OUT/$first-teach-1shot-no-adapt"
             "1 shot, no CRF=$OUT/$first-teach-1shot-no-crf"
+            "1 shot, one background proxy (grid 1)=$OUT/$first-teach-1shot-one-background"
+            "1 shot, no search window=$OUT/$first-teach-1shot-no-search-window"
             "5 shots=$OUT/$first-teach-5shot"
             "1 shot through the ROS node (/amp/teach)=$OUT/$first-teach-1shot-via-ros")
+# The episodic fine-tune of the default model (amp-train --init … --episodes 4), if given.
+episodic_runs=()
+if [ -n "${EPISODIC:-}" ]; then
+  run episodic --checkpoint "$EPISODIC"
+  run episodic-teach-1shot --checkpoint "$EPISODIC" --teach-first-frame
+  episodic_runs=("$first, unsupervised=$OUT/$first" "$first, 1 shot=$OUT/$first-teach-1shot"
+                 "episodic fine-tune, unsupervised=$OUT/episodic"
+                 "episodic fine-tune, 1 shot=$OUT/episodic-teach-1shot")
+fi
 mkdir -p "$OUT/tables"
 "${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"
 "${EVAL[@]}" compare "${ablation_runs[@]}" --out "$OUT/tables/ablation.md"
 "${EVAL[@]}" compare "${teach_runs[@]}" --out "$OUT/tables/teach.md"
+if [ ${#episodic_runs[@]} -gt 0 ]; then
+  "${EVAL[@]}" compare "${episodic_runs[@]}" --out "$OUT/tables/episodic.md"
+else
+  echo "(not run: set EPISODIC to the fine-tuned checkpoint folder)" > "$OUT/tables/episodic.md"
+fi
 .venv/bin/python -m amp_ros.benchmark --checkpoint "$first" > "$OUT/tables/benchmark.md"
 
 # docs/results.md = docs/results.template.md with each {{name}} replaced by OUT/tables/name.md

@@ -41,21 +41,27 @@ def _masks(folder: Path) -> dict[str, np.ndarray]:
             for p in sorted(folder.rglob("*.png"))}
 
 
-def test_offline_and_ros_give_the_same_masks(
-    davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _offline_and_ros(
+    common: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, domain_id: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run `amp-eval davis COMMON` offline and through the node; the masks of both runs."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the node process: same arithmetic as here
-    monkeypatch.setenv("AMP_EVAL_DOMAIN_ID", "77")
+    monkeypatch.setenv("AMP_EVAL_DOMAIN_ID", str(domain_id))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet"]
-        assert main(["davis", *common, "--out", str(tmp_path / "offline"), "--via", "offline"]) == 0
-        assert main(["davis", *common, "--out", str(tmp_path / "ros"), "--via", "ros"]) == 0
+        for via in ("offline", "ros"):
+            assert main(["davis", *common, "--out", str(tmp_path / via), "--via", via]) == 0
     finally:
         torch.set_num_threads(threads)
+    return _masks(tmp_path / "offline" / "masks"), _masks(tmp_path / "ros" / "masks")
 
-    offline, ros = _masks(tmp_path / "offline" / "masks"), _masks(tmp_path / "ros" / "masks")
+
+def test_offline_and_ros_give_the_same_masks(
+    davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet"]
+    offline, ros = _offline_and_ros(common, tmp_path, monkeypatch, 77)
     assert len(offline) == 10 and offline.keys() == ros.keys()
     for name, mask in offline.items():
         assert mask.shape == (48, 64)
@@ -140,18 +146,9 @@ def test_teach_first_frame_offline_and_ros_give_the_same_masks(
 ) -> None:
     """One shot through the real node (/amp/teach on the replayed first frame, ~/labels
     recorded) and through the pipeline: the same masks, frame for frame."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("AMP_EVAL_DOMAIN_ID", "78")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet",
-                  "--no-plots", "--teach-first-frame"]
-        assert main(["davis", *common, "--out", str(tmp_path / "offline"), "--via", "offline"]) == 0
-        assert main(["davis", *common, "--out", str(tmp_path / "ros"), "--via", "ros"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    offline, ros = _masks(tmp_path / "offline" / "masks"), _masks(tmp_path / "ros" / "masks")
+    common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet",
+              "--no-plots", "--teach-first-frame"]
+    offline, ros = _offline_and_ros(common, tmp_path, monkeypatch, 78)
     assert len(offline) == 10 and offline.keys() == ros.keys()
     taught = [mask for name, mask in offline.items() if not name.endswith("00000.png")]
     assert all(0 < (mask > 0).mean() < 0.5 for mask in taught)  # the class, not nothing or all
