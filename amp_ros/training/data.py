@@ -16,7 +16,6 @@ so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from amp_ros.atomic_write import atomic_path
 from amp_ros.datasets import (
     davis_sequences,
     load_davis,
@@ -104,10 +104,8 @@ def flow_cache_dir(cache: str | Path, dataset: str, name: str, max_side: int) ->
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
         np.save(handle, array)
-    tmp.replace(path)
 
 
 def _load_flow(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
