@@ -9,9 +9,11 @@ Waits are on conditions with deadlines; best-effort frames lost in transport are
 from __future__ import annotations
 
 import itertools
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +50,7 @@ from amp_ros.ros.node_config import PARAMETERS
 apply_dds_variables()
 
 DOMAIN_COMMON, DOMAIN_FLOW, DOMAIN_RESTART, DOMAIN_CORRUPT, DOMAIN_SLOW = 71, 72, 73, 74, 75
+DOMAIN_STOP, DOMAIN_BAD_START = 76, 77
 HEIGHT, WIDTH = 120, 160
 
 
@@ -604,3 +607,78 @@ def test_slow_pipeline_drops_stale_frames_and_latency_stays_bounded(
             assert int(values["frames_dropped"]) > 0
         finally:
             node.stop()
+
+
+# --- 9: stopping and failing to start -------------------------------------------------------------
+
+
+def _clean_exit_log(log: str) -> list[str]:
+    """What must not be in the log of a node stopped by a signal."""
+    bad = ("Traceback", "terminate called", "frame failed", "RCLError", "[ERROR]", "[FATAL]")
+    return [text for text in bad if text in log]
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_sigint_while_streaming_stops_cleanly(tiny_checkpoint: Path, tmp_path: Path, signals: int) -> None:
+    """SIGINT (or two in a row) while 30 Hz frames stream into a busy pipeline: exit status 0, no
+    traceback, no failed frame, no abort; a second signal is logged and ignored."""
+    height, width = 240, 320
+    messages = [image_msg(moving_square(i, height, width), "rgb8") for i in range(4)]
+    with RosClient(DOMAIN_STOP) as client:
+        node = _started(DOMAIN_STOP, tmp_path / "node.log", client, checkpoint=str(tiny_checkpoint),
+                        state_dir=str(tmp_path / "state"), diagnostics_period=0.1, max_side=160,
+                        crf_iterations=20)
+        streaming = threading.Event()
+
+        def stream() -> None:
+            session = VosSession(client, node)
+            client.wait_for_subscriber(session.image_pub)
+            count = 0
+            while not streaming.is_set():
+                msg = messages[count % len(messages)]
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(session.next_stamp(), 1_000_000_000)
+                session.image_pub.publish(msg)
+                count += 1
+                time.sleep(1 / 30)
+
+        masks = client.record(Image, "/amp_vos/mask")
+        publisher = threading.Thread(target=stream, daemon=True)
+        publisher.start()
+        try:
+            assert masks.wait_for(lambda _: True, 60.0) is not None, node.log()
+            assert masks.wait_for(lambda _: True, 30.0, since=time.monotonic()) is not None, node.log()
+            for _ in range(signals):
+                node.process.send_signal(signal.SIGINT)
+                time.sleep(0.05)
+            code = node.process.wait(timeout=60.0)
+        finally:
+            streaming.set()
+            publisher.join(timeout=5.0)
+            node.stop()
+    log = node.log()
+    assert code == 0, log
+    assert not _clean_exit_log(log), log
+    if signals == 2:
+        assert "already stopping" in log, log
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "expected"),
+    [("checkpoint", "/nonexistent", "/nonexistent"), ("flow_source", "bogus", "flow_source"),
+     ("threads", -1, "threads")],
+)
+def test_bad_start_parameter_is_one_fatal_line(
+    tiny_checkpoint: Path, tmp_path: Path, parameter: str, value: object, expected: str
+) -> None:
+    """A bad start-up parameter: one FATAL line that names it, exit status 1, no traceback."""
+    parameters = {"checkpoint": str(tiny_checkpoint), "state_dir": str(tmp_path / "state"), parameter: value}
+    node = NodeProcess(domain_id=DOMAIN_BAD_START, log_path=tmp_path / "node.log", **parameters).start()
+    try:
+        code = node.process.wait(timeout=120.0)
+    finally:
+        node.stop()
+    log = node.log()
+    fatal = [line for line in log.splitlines() if "[FATAL]" in line]
+    assert code == 1, log
+    assert len(fatal) == 1 and expected in fatal[0], log
+    assert "Traceback" not in log and "Error" not in log.replace(fatal[0], ""), log

@@ -8,8 +8,10 @@ queue. The parameters are declared from :class:`~amp_ros.ros.node_config.NodeCon
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
+import traceback
 from dataclasses import replace
 from typing import Any
 
@@ -23,9 +25,11 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
@@ -64,6 +68,7 @@ class VosNode(Node):
     """Online AMP video object segmentation as a ROS 2 node."""
 
     def __init__(self, **kwargs: object):
+        self._closing = False  # set by stop_processing (the node is stopping)
         super().__init__(NODE_NAME, **kwargs)
         for item in PARAMETERS:
             self.declare_parameter(item.name, item.default, parameter_descriptor(item))
@@ -225,6 +230,9 @@ class VosNode(Node):
         except AmpError as err:
             self._reject(f"frame skipped: {err}")
         except Exception as err:  # keep serving; the traceback goes to the log
+            if self._closing:  # e.g. publishing while the node goes away: not a failure
+                self.get_logger().debug(f"frame abandoned while stopping: {err!r}")
+                return
             self.get_logger().error(f"frame failed: {err!r}")
 
     def _process(
@@ -348,30 +356,94 @@ class VosNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
 
+    def stop_processing(self, timeout: float = 5.0) -> None:
+        """Stop the worker thread (a frame in progress may finish, up to ``timeout`` s); what it
+        still does afterwards is not reported as a failure."""
+        self._closing = True
+        worker = getattr(self, "_worker", None)  # None when the constructor failed early
+        if worker is not None:
+            worker.stop(timeout=timeout)
+
     def destroy_node(self) -> None:
-        """Stop the worker thread, then destroy the node."""
-        self._worker.stop(timeout=5.0)
+        """Stop the worker thread, then destroy the node (also after a failed constructor)."""
+        self.stop_processing()
         super().destroy_node()
 
 
+STARTUP_ERRORS = (AmpError, ParameterException, ValueError, TypeError, KeyError)
+"""What a bad parameter or a missing/corrupt model raises while the node starts: reported as one
+FATAL line, no traceback."""
+
+STOP_TIMEOUT = 10.0
+"""Seconds a stop waits for the frame in progress and for service calls in flight."""
+
+
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``ros2 run amp_ros vos_node``."""
-    rclpy.init(args=args)
+    """Entry point of ``ros2 run amp_ros vos_node``.
+
+    SIGINT/SIGTERM only set a flag (rclpy's own handlers, which shut the context down under the
+    running callbacks, are not installed): the worker stops, the executor finishes the callbacks
+    in flight (a teach gets its reply), and only then the node and the context go. A second
+    signal while stopping is logged and ignored. Exit status 0 on a signal, 1 on a start-up error
+    (one FATAL line) or an unexpected executor failure.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            logger.warning(f"{signal.Signals(signum).name} again: already stopping")
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
     node = None
+    code = 0
     try:
-        node = VosNode()
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except AmpError as err:  # e.g. no trained model: say so plainly, no traceback
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(err))
-        raise SystemExit(1) from err
+        try:
+            node = VosNode()
+        except STARTUP_ERRORS as err:  # e.g. no trained model: say so plainly, no traceback
+            logger.fatal(f"cannot start: {err}")
+            code = 1
+        else:
+            code = _serve(node, stop, logger)
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    if code:
+        raise SystemExit(code)
+
+
+def _serve(node: VosNode, stop: threading.Event, logger: Any) -> int:
+    """Spin ``node`` on a background thread until ``stop`` is set (a signal) or the executor
+    fails; then stop the worker and the executor in that order. Returns the exit status."""
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    failed = threading.Event()
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+        except Exception:  # a callback that raised: log it once and stop the process
+            if not stop.is_set():
+                failed.set()
+                logger.fatal(f"executor failed:\n{traceback.format_exc()}")
+        finally:
+            stop.set()
+
+    spinner = threading.Thread(target=spin, name="amp_vos_spin", daemon=True)
+    spinner.start()
+    while not stop.is_set():  # sleep in the main thread: the signal handler runs promptly
+        time.sleep(0.1)
+    logger.info("stopping")
+    node.stop_processing(timeout=STOP_TIMEOUT)
+    executor.shutdown(timeout_sec=STOP_TIMEOUT)
+    spinner.join(timeout=STOP_TIMEOUT)
+    return 1 if failed.is_set() else 0
 
 
 if __name__ == "__main__":
