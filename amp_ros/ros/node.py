@@ -49,6 +49,13 @@ from amp_ros.stamp_sync import StampPairer
 # A frame to process: (header, frame, flow or None, arrival time).
 Frame = tuple[Any, np.ndarray, np.ndarray | None, float]
 
+STALE_AFTER = 5.0
+"""Seconds without a frame on ``~/image`` after which /diagnostics warns that input is stale."""
+
+RECENT = 5.0
+"""Seconds for which a dropped frame, rejected input or failed frame keeps /diagnostics at WARN
+(drops, rejections) or ERROR (failures)."""
+
 
 def parameter_descriptor(item: Setting) -> ParameterDescriptor:
     """The ROS parameter descriptor of a setting: description, read-only flag, range or choices."""
@@ -86,7 +93,10 @@ class VosNode(Node):
             int(self._config.slop * 1e9)
         )
         self._last_flow_time = -float("inf")
-        self._stats = {"processed": 0, "rejected": 0, "latency": 0.0}
+        self._stats = {"processed": 0, "rejected": 0, "failed": 0, "latency": 0.0}
+        self._last_input = time.monotonic()  # the last message on ~/image (start: node start)
+        self._seen: dict[str, int] = {}  # counts at the last /diagnostics status
+        self._changed: dict[str, float] = {}  # when each count last grew (monotonic)
         self._fps_window: list[float] = []
         self._flow_source_used = "none"
         self._worker: LatestFrameWorker[Frame] = LatestFrameWorker(self._handle, name="amp_vos_worker")
@@ -165,6 +175,13 @@ class VosNode(Node):
 
     def on_image(self, msg: Image) -> None:
         """Decode a camera frame and offer it for processing (alone or paired with flow)."""
+        self._last_input = time.monotonic()
+        try:
+            self._on_image(msg)
+        except Exception as err:  # an exception would end spin(): count, log, go on
+            self._frame_failed(err)
+
+    def _on_image(self, msg: Image) -> None:
         try:
             if msg.height * msg.width > self._config.max_image_pixels:
                 raise InputError(
@@ -185,6 +202,12 @@ class VosNode(Node):
 
     def on_flow(self, msg: Image) -> None:
         """Decode a 32FC2 flow field and pair it with its frame."""
+        try:
+            self._on_flow(msg)
+        except Exception as err:  # an exception would end spin(): count, log, go on
+            self._frame_failed(err)
+
+    def _on_flow(self, msg: Image) -> None:
         if self._config.flow_source == "dis":
             return
         try:
@@ -229,11 +252,18 @@ class VosNode(Node):
             self._process(*item)
         except AmpError as err:
             self._reject(f"frame skipped: {err}")
-        except Exception as err:  # keep serving; the traceback goes to the log
+        except Exception as err:  # keep serving; counted, the traceback goes to the log
             if self._closing:  # e.g. publishing while the node goes away: not a failure
                 self.get_logger().debug(f"frame abandoned while stopping: {err!r}")
                 return
-            self.get_logger().error(f"frame failed: {err!r}")
+            self._frame_failed(err)
+
+    def _frame_failed(self, err: Exception) -> None:
+        """Count a frame that failed unexpectedly; log it with its traceback (throttled: the
+        count is on /diagnostics, which reports ERROR while frames fail)."""
+        self._stats["failed"] += 1
+        trace = "".join(traceback.format_exception(err)).rstrip()
+        self.get_logger().error(f"frame failed: {err!r}\n{trace}", throttle_duration_sec=5.0)
 
     def _process(
         self, header: object, frame: np.ndarray, flow: np.ndarray | None, arrival: float
@@ -263,31 +293,46 @@ class VosNode(Node):
 
     # --- services -------------------------------------------------------------------------
 
+    def _answer(self, what: str, response: Any, handle: Any) -> Any:
+        """Run a service call's ``handle()``; any exception becomes a reply with success=false
+        and a message (an exception would end spin() and the node): an AmpError is a refusal
+        (warning), anything else a failure (error, logged once with its traceback)."""
+        try:
+            return handle()
+        except AmpError as err:
+            response.success, response.message = False, str(err)
+            self.get_logger().warning(f"{what} refused: {err}")
+        except Exception as err:
+            response.success = False
+            response.message = f"{what} failed: {type(err).__name__}: {err}"
+            self.get_logger().error(f"{what} failed:\n{traceback.format_exc().rstrip()}")
+        if hasattr(response, "class_id"):
+            response.class_id = -1
+        return response
+
     def on_teach(self, request: Teach.Request, response: Teach.Response) -> Teach.Response:
         """Imprint (or adapt) a class from one labelled frame, and persist the taught classes.
 
         The class gets an object proxy from the masked pixels and a background proxy of its
         own from the rest of the frame; an empty image means the last processed frame."""
         response.class_id = -1
-        try:
-            label = request.label.strip()
-            frame = None
-            if request.image.height and request.image.width:
-                frame = image_to_rgb(request.image)
-            if request.mask.encoding not in ("mono8", "8UC1"):
-                raise InputError(f"mask encoding must be mono8, got {request.mask.encoding!r}")
-            mask = image_to_array(request.mask)
-            if frame is not None and mask.shape != frame.shape[:2]:
-                raise InputError(
-                    f"mask is {mask.shape[1]}×{mask.shape[0]}, image is "
-                    f"{frame.shape[1]}×{frame.shape[0]}"
-                )
-            with self._pipeline_lock:
-                taught = self.pipeline.teach(label, mask, frame)
-        except AmpError as err:
-            response.success, response.message = False, str(err)
-            self.get_logger().warning(f"teach refused: {err}")
-            return response
+        return self._answer("teach", response, lambda: self._teach(request, response))
+
+    def _teach(self, request: Teach.Request, response: Teach.Response) -> Teach.Response:
+        label = request.label.strip()
+        frame = None
+        if request.image.height and request.image.width:
+            frame = image_to_rgb(request.image)
+        if request.mask.encoding not in ("mono8", "8UC1"):
+            raise InputError(f"mask encoding must be mono8, got {request.mask.encoding!r}")
+        mask = image_to_array(request.mask)
+        if frame is not None and mask.shape != frame.shape[:2]:
+            raise InputError(
+                f"mask is {mask.shape[1]}×{mask.shape[0]}, image is "
+                f"{frame.shape[1]}×{frame.shape[0]}"
+            )
+        with self._pipeline_lock:
+            taught = self.pipeline.teach(label, mask, frame)
         verb = "imprinted" if taught.imprinted else "adapted"
         response.success, response.class_id = True, taught.class_id
         response.message = f"{verb} class {taught.label!r} (id {taught.class_id})" + self._persist()
@@ -296,12 +341,11 @@ class VosNode(Node):
 
     def on_forget(self, request: Forget.Request, response: Forget.Response) -> Forget.Response:
         """Remove a taught class and persist the change."""
-        try:
-            with self._pipeline_lock:
-                self.pipeline.forget(request.label)
-        except AmpError as err:
-            response.success, response.message = False, str(err)
-            return response
+        return self._answer("forget", response, lambda: self._forget(request, response))
+
+    def _forget(self, request: Forget.Request, response: Forget.Response) -> Forget.Response:
+        with self._pipeline_lock:
+            self.pipeline.forget(request.label)
         response.success = True
         response.message = f"forgot class {request.label!r}" + self._persist()
         self.get_logger().info(response.message)
@@ -314,7 +358,7 @@ class VosNode(Node):
             state = self.pipeline.taught_state()
         try:
             self._store.save(state)
-        except AmpError as err:
+        except Exception as err:  # StateError, or anything unexpected: the change stands
             self.get_logger().error(f"taught classes not saved: {err}")
             return f"; NOT saved, lost on restart: {err}"
         return ""
@@ -322,6 +366,9 @@ class VosNode(Node):
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Undo self-adaptation: base proxies back to the checkpoint's, taught ones to what was
         taught (the taught classes stay)."""
+        return self._answer("reset", response, lambda: self._reset(response))
+
+    def _reset(self, response: Trigger.Response) -> Trigger.Response:
         with self._pipeline_lock:
             self.pipeline.reset()
         response.success, response.message = True, "proxies reset to the checkpoint"
@@ -331,30 +378,66 @@ class VosNode(Node):
     # --- diagnostics ----------------------------------------------------------------------
 
     def publish_diagnostics(self) -> None:
-        """Publish fps, drops, flow source, adaptation updates and classes on /diagnostics."""
-        now = time.time()
+        """Publish :meth:`diagnostic_status` on /diagnostics (timer callback: never raises)."""
+        try:
+            array = DiagnosticArray(status=[self.diagnostic_status()])
+            array.header.stamp = self.get_clock().now().to_msg()
+            self.diagnostics_pub.publish(array)
+        except Exception as err:
+            if not self._closing:
+                self.get_logger().error(f"diagnostics failed: {err!r}", throttle_duration_sec=5.0)
+
+    def diagnostic_status(self) -> DiagnosticStatus:
+        """The node's status, after diagnostic_updater's conventions: named "<node name>:
+        segmentation", the device as hardware id, the worst level of the conditions below and
+        their messages joined by "; " ("running" when all is well), the counters as values.
+
+        WARN: no frame on ~/image for :data:`STALE_AFTER` s; frames dropped or inputs rejected
+        within the last :data:`RECENT` s. ERROR: frames failed within the last :data:`RECENT` s.
+        """
+        now, clock = time.time(), time.monotonic()
         window = [t for t in self._fps_window if now - t < 5.0]
         fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 else 0.0
+        counts = {
+            "dropped": self._worker.dropped + self._pairer.dropped,
+            "rejected": self._stats["rejected"],
+            "failed": self._stats["failed"],
+        }
+        for key, count in counts.items():
+            if count > self._seen.get(key, 0):
+                self._changed[key] = clock
+            self._seen[key] = count
+
+        def recent(key: str) -> bool:
+            return clock - self._changed.get(key, -float("inf")) < RECENT
+
+        problems: list[tuple[bytes, str]] = []
+        if clock - self._last_input > STALE_AFTER:
+            problems.append((DiagnosticStatus.WARN, f"no frame for {clock - self._last_input:.0f} s"))
+        if recent("dropped"):
+            problems.append((DiagnosticStatus.WARN, "frames dropped"))
+        if recent("rejected"):
+            problems.append((DiagnosticStatus.WARN, "inputs rejected"))
+        if recent("failed"):
+            problems.append((DiagnosticStatus.ERROR, "frames failing"))
         values = {
             "fps": f"{fps:.2f}",
             "frames_processed": self._stats["processed"],
-            "frames_dropped": self._worker.dropped + self._pairer.dropped,
-            "inputs_rejected": self._stats["rejected"],
+            "frames_dropped": counts["dropped"],
+            "frames_failed": counts["failed"],
+            "inputs_rejected": counts["rejected"],
             "last_latency_s": f"{self._stats['latency']:.3f}",
             "flow_source": self._flow_source_used,
             "adaptation_updates": self.pipeline.adaptation_updates,
             "classes": ",".join(self.pipeline.class_names),
         }
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK,
-            name=f"{NODE_NAME}: segmentation",
-            message="running",
+        return DiagnosticStatus(
+            level=max((level for level, _ in problems), default=DiagnosticStatus.OK),
+            name=f"{self.get_name()}: segmentation",
+            message="; ".join(message for _, message in problems) or "running",
             hardware_id=self._device(),
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
         )
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_pub.publish(array)
 
     def stop_processing(self, timeout: float = 5.0) -> None:
         """Stop the worker thread (a frame in progress may finish, up to ``timeout`` s); what it

@@ -1,0 +1,167 @@
+"""The ``amp_vos`` node's callbacks in this process: failures answered, counted and reported.
+
+A :class:`~amp_ros.ros.node.VosNode` on a private Context (ROS domain 78, unique to this module),
+not spun: the tests call its callbacks directly and make the pipeline fail on purpose (as a GPU
+out of memory would), which a node in a subprocess cannot be made to do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.context import Context
+from rclpy.parameter import Parameter
+from std_srvs.srv import Trigger
+
+from amp_interfaces.srv import Forget, Teach
+from amp_ros.ros import node as node_module
+from amp_ros.ros.dds_env import dds_variables_applied
+from amp_ros.ros.messages import image_msg
+from amp_ros.ros.node import VosNode
+
+DOMAIN = 78
+HEIGHT, WIDTH = 48, 64
+
+
+def frame(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+
+
+def mask() -> np.ndarray:
+    out = np.zeros((HEIGHT, WIDTH), np.uint8)
+    out[10:30, 20:40] = 255
+    return out
+
+
+def teach_request(label: str = "cup") -> Teach.Request:
+    return Teach.Request(label=label, image=image_msg(frame(), "rgb8"), mask=image_msg(mask(), "mono8"))
+
+
+OUT_OF_MEMORY = "CUDA out of memory. Tried to allocate 2.00 GiB"
+
+
+def out_of_memory(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError(OUT_OF_MEMORY)
+
+
+def values_of(status: DiagnosticStatus) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def make_node(tiny_checkpoint: Path, tmp_path: Path) -> Iterator[Callable[..., VosNode]]:
+    """Factory ``make_node(name=None, **parameters)`` → a VosNode (tiny checkpoint, own state_dir)."""
+    made: list[tuple[Context, VosNode]] = []
+
+    def make(name: str | None = None, **parameters: object) -> VosNode:
+        context = Context()
+        rclpy.init(context=context, domain_id=DOMAIN)
+        values = {"checkpoint": str(tiny_checkpoint), "state_dir": str(tmp_path / "state"), **parameters}
+        kwargs: dict[str, object] = {
+            "context": context, "parameter_overrides": [Parameter(k, value=v) for k, v in values.items()]
+        }
+        if name is not None:
+            kwargs["cli_args"] = ["--ros-args", "-r", f"__node:={name}"]
+        node = VosNode(**kwargs)
+        made.append((context, node))
+        return node
+
+    with dds_variables_applied():
+        yield make
+        for context, node in made:
+            node.destroy_node()
+            context.try_shutdown()
+
+
+def test_teach_that_raises_is_answered_with_the_error(
+    make_node: Callable[..., VosNode], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception in teach (GPU out of memory): success=false with the error's type
+    and message, the traceback logged once; the next teach works."""
+    node = make_node()
+    capfd.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(node.pipeline, "teach", out_of_memory)
+        response = node.on_teach(teach_request(), Teach.Response())
+    assert not response.success and response.class_id == -1
+    assert response.message == "teach failed: RuntimeError: " + OUT_OF_MEMORY
+    err = capfd.readouterr().err
+    assert err.count("Traceback") == 1 and "teach failed" in err and "out_of_memory" in err, err
+    again = node.on_teach(teach_request(), Teach.Response())
+    assert again.success, again.message
+
+
+@pytest.mark.parametrize("service", ["forget", "reset"])
+def test_forget_and_reset_that_raise_are_answered(
+    make_node: Callable[..., VosNode], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    service: str,
+) -> None:
+    """forget and reset: an unexpected exception is a reply with success=false, not a dead node."""
+    node = make_node()
+    assert node.on_teach(teach_request(), Teach.Response()).success
+    capfd.readouterr()
+    monkeypatch.setattr(node.pipeline, service, out_of_memory)
+    if service == "forget":
+        response = node.on_forget(Forget.Request(label="cup"), Forget.Response())
+    else:
+        response = node.on_reset(Trigger.Request(), Trigger.Response())
+    assert not response.success
+    assert response.message == f"{service} failed: RuntimeError: " + OUT_OF_MEMORY
+    assert capfd.readouterr().err.count("Traceback") == 1
+
+
+def test_failing_frames_are_counted_and_diagnostics_say_error(
+    make_node: Callable[..., VosNode], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame whose processing raises is counted (frames_failed), logged with its traceback, and
+    /diagnostics reports ERROR; the worker keeps serving."""
+    node = make_node()
+    status = node.diagnostic_status()
+    assert (status.level, status.message) == (DiagnosticStatus.OK, "running")
+    with monkeypatch.context() as patch:
+        patch.setattr(node.pipeline, "step", out_of_memory)
+        node.on_image(image_msg(frame(), "rgb8", stamp_ns=1))
+        wait_until(lambda: node.diagnostic_status().level == DiagnosticStatus.ERROR)
+    status = node.diagnostic_status()
+    values = values_of(status)
+    assert values["frames_failed"] == "1" and "frames failing" in status.message
+    err = capfd.readouterr().err
+    assert "frame failed" in err and "Traceback" in err, err
+    node.on_image(image_msg(frame(1), "rgb8", stamp_ns=2))  # the worker is still alive
+    wait_until(lambda: values_of(node.diagnostic_status())["frames_processed"] == "1")
+
+
+def test_diagnostics_warn_on_stale_input_and_dropped_frames(
+    make_node: Callable[..., VosNode], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WARN when no frame came for STALE_AFTER seconds, and when frames were dropped recently."""
+    node = make_node(flow_source="topic")
+    assert node.diagnostic_status().level == DiagnosticStatus.OK
+    with monkeypatch.context() as patch:
+        patch.setattr(node_module, "STALE_AFTER", 0.0)
+        status = node.diagnostic_status()
+        assert status.level == DiagnosticStatus.WARN and status.message.startswith("no frame for"), status
+    for stamp in range(1, 12):  # frames waiting for flow that never comes: the pairer drops one
+        node.on_image(image_msg(frame(), "rgb8", stamp_ns=stamp * 10**8))
+    status = node.diagnostic_status()
+    assert (status.level, status.message) == (DiagnosticStatus.WARN, "frames dropped"), status
+
+
+def test_diagnostics_status_is_named_after_the_node(make_node: Callable[..., VosNode]) -> None:
+    """The status name is "<node name>: segmentation" (diagnostic_updater's convention), so two
+    nodes (or a renamed one) are told apart on /diagnostics."""
+    assert make_node().diagnostic_status().name == "amp_vos: segmentation"
+    assert make_node("front_camera_vos").diagnostic_status().name == "front_camera_vos: segmentation"
