@@ -276,6 +276,16 @@ def _bad_teach_requests() -> dict[str, tuple[Teach.Request, str]]:
         "image encoding": (Teach.Request(label="cup", image=raw_image("16UC1", HEIGHT, WIDTH, 2 * WIDTH,
                                                                        2 * WIDTH * HEIGHT),
                                          mask=image_msg(mask, "mono8")), "not a colour encoding"),
+        "image too large": (teach_request("cup", square_mask(1, HEIGHT + 1), moving_square(1, HEIGHT + 1)),
+                            f"image {WIDTH}×{HEIGHT + 1} exceeds max_image_pixels {HEIGHT * WIDTH}"),
+        "mask too large": (teach_request("cup", square_mask(1, HEIGHT + 1)),
+                           f"mask {WIDTH}×{HEIGHT + 1} exceeds max_image_pixels {HEIGHT * WIDTH}"),
+        "image without width": (Teach.Request(label="cup", image=raw_image("rgb8", HEIGHT, 0, 0, 0),
+                                              mask=image_msg(mask, "mono8")),
+                                f"image is 0×{HEIGHT}: give both sizes"),
+        "image without height": (Teach.Request(label="cup", image=raw_image("rgb8", 0, WIDTH, 3 * WIDTH, 0),
+                                               mask=image_msg(mask, "mono8")),
+                                 f"image is {WIDTH}×0: give both sizes"),
     }
 
 

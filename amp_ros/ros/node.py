@@ -183,11 +183,7 @@ class VosNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         try:
-            if msg.height * msg.width > self._config.max_image_pixels:
-                raise InputError(
-                    f"frame {msg.width}×{msg.height} exceeds max_image_pixels "
-                    f"{self._config.max_image_pixels}"
-                )
+            self._check_size("frame", msg)
             frame = image_to_rgb(msg)
         except InputError as err:
             self._reject(f"frame rejected: {err}")
@@ -213,11 +209,7 @@ class VosNode(Node):
         try:
             if msg.encoding != "32FC2":
                 raise InputError(f"flow encoding must be 32FC2, got {msg.encoding!r}")
-            if msg.height * msg.width > self._config.max_image_pixels:
-                raise InputError(
-                    f"flow {msg.width}×{msg.height} exceeds max_image_pixels "
-                    f"{self._config.max_image_pixels}"
-                )
+            self._check_size("flow", msg)
             flow = image_to_array(msg)
             if not np.isfinite(flow).all():
                 raise InputError("flow contains NaN or inf")
@@ -237,6 +229,14 @@ class VosNode(Node):
         if source == "auto":
             return time.monotonic() - self._last_flow_time < self._config.flow_timeout
         return source == "topic"
+
+    def _check_size(self, what: str, msg: Image) -> None:
+        """InputError if ``msg`` has more pixels than max_image_pixels (checked before decoding,
+        so that no message can make the node allocate more than that)."""
+        if msg.height * msg.width > self._config.max_image_pixels:
+            raise InputError(
+                f"{what} {msg.width}×{msg.height} exceeds max_image_pixels {self._config.max_image_pixels}"
+            )
 
     def _reject(self, message: str) -> None:
         self._stats["rejected"] += 1
@@ -320,9 +320,15 @@ class VosNode(Node):
 
     def _teach(self, request: Teach.Request, response: Teach.Response) -> Teach.Response:
         label = request.label.strip()
-        frame = None
-        if request.image.height and request.image.width:
-            frame = image_to_rgb(request.image)
+        image, frame = request.image, None
+        if image.height or image.width:  # 0×0 = no image (the last frame); 0×N is not that
+            if not (image.height and image.width):
+                raise InputError(
+                    f"image is {image.width}×{image.height}: give both sizes, or 0×0 for the last frame"
+                )
+            self._check_size("image", image)
+            frame = image_to_rgb(image)
+        self._check_size("mask", request.mask)
         if request.mask.encoding not in ("mono8", "8UC1"):
             raise InputError(f"mask encoding must be mono8, got {request.mask.encoding!r}")
         mask = image_to_array(request.mask)
