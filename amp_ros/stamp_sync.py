@@ -47,6 +47,17 @@ class StampPairer(Generic[A, B]):
         self._drop_older(self._second, stamp_ns)
         return first_stamp, first, item
 
+    def take_first_before(self, stamp_ns: int) -> tuple[int, A] | None:
+        """Remove every waiting first-stream item stamped before ``stamp_ns`` and return the
+        newest of them as (stamp, item), None if there is none; the older ones are dropped
+        (counted). For items that can no longer pair (the second stream has moved past them)."""
+        newest = None
+        while self._first and self._first[0][0] < stamp_ns:
+            if newest is not None:
+                self.dropped += 1
+            newest = self._first.popleft()
+        return newest
+
     def _append(self, queue: deque, stamp_ns: int, item: object) -> None:
         if len(queue) == queue.maxlen:  # the oldest waiting item falls out
             self.dropped += 1

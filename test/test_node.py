@@ -50,7 +50,7 @@ from amp_ros.ros.node_config import PARAMETERS
 apply_dds_variables()
 
 DOMAIN_COMMON, DOMAIN_FLOW, DOMAIN_RESTART, DOMAIN_CORRUPT, DOMAIN_SLOW = 71, 72, 73, 74, 75
-DOMAIN_STOP, DOMAIN_BAD_START = 76, 77
+DOMAIN_STOP, DOMAIN_BAD_START, DOMAIN_AUTO_FLOW = 76, 77, 79
 HEIGHT, WIDTH = 120, 160
 
 
@@ -485,6 +485,44 @@ def test_bad_flow_is_rejected_and_the_next_pair_served(flow_vos: VosSession, cas
     assert_rejected(flow_vos, publish)
     flow_vos.segment(moving_square(2), _flow())
     assert all(stamp_ns(m) != stamp for m in flow_vos.masks.snapshot())
+
+
+def _segment_with_flow(session: VosSession, index: int, flow: np.ndarray, flow_offset_ns: int) -> Image:
+    """Publish frame ``index`` and then ``flow`` stamped ``flow_offset_ns`` after it; its mask."""
+    stamp = session.next_stamp()
+    frame_msg = image_msg(moving_square(index), "rgb8", stamp)
+    flow_msg = image_msg(flow, "32FC2", stamp + flow_offset_ns)
+    session.client.wait_for_subscriber(session.image_pub)
+    deadline = time.monotonic() + 30.0
+    while True:  # re-published if a best-effort message is lost
+        session.image_pub.publish(frame_msg)
+        session.flow_pub.publish(flow_msg)
+        found = session.masks.wait_for(lambda m: stamp_ns(m) == stamp, 3.0)
+        if found is not None:
+            return found
+        assert time.monotonic() < deadline, f"no mask for {stamp}; node log:\n{session.node.log()[-3000:]}"
+
+
+@pytest.mark.parametrize("case", ["stamped 50 ms later", "smaller than the frame"])
+def test_unusable_flow_falls_back_to_dis_per_frame(tiny_checkpoint: Path, tmp_path: Path, case: str) -> None:
+    """flow_source auto with flow on ~/flow that never pairs (stamps 50 ms off) or does not fit
+    the frame: every frame still gets its mask, with DIS flow, and the node says so (throttled)."""
+    late = case == "stamped 50 ms later"
+    offset, flow = (50_000_000, _flow()) if late else (0, _flow(1.0, HEIGHT // 2, WIDTH))
+    with RosClient(DOMAIN_AUTO_FLOW) as client:
+        node = _started(DOMAIN_AUTO_FLOW, tmp_path / "node.log", client, checkpoint=str(tiny_checkpoint),
+                        state_dir=str(tmp_path / "state"), diagnostics_period=0.2)
+        try:
+            session = VosSession(client, node)
+            for index in range(8):
+                mask = _segment_with_flow(session, index, flow, offset)
+                assert (mask.height, mask.width) == (HEIGHT, WIDTH)
+            assert node.wait_for_log("DIS flow for a frame instead of ~/flow"), node.log()
+            values = session.diagnostics_now()
+            assert values["flow_source"] == "dis" and int(values["flow_fallbacks"]) >= 1, values
+            assert node.log().count("DIS flow for a frame instead") < 8, node.log()  # throttled
+        finally:
+            node.stop()
 
 
 def test_unwritable_state_dir_teaches_without_saving(flow_vos: VosSession) -> None:

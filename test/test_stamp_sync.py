@@ -119,3 +119,15 @@ def test_slop_can_change_at_run_time() -> None:
     pairer.slop_ns = 5 * MS
     pairer.add_first(200 * MS, "frame 200")
     assert pairer.add_second(204 * MS, "flow 204") == (200 * MS, "frame 200", "flow 204")
+
+
+def test_first_items_the_second_stream_has_passed_are_taken() -> None:
+    """take_first_before returns the newest waiting first item before a stamp, drops older ones."""
+    pairer: StampPairer[str, str] = StampPairer(slop_ns=1 * MS)
+    for stamp in (10, 20, 30):
+        assert pairer.add_first(stamp * MS, f"frame{stamp}") is None
+    assert pairer.take_first_before(5 * MS) is None
+    assert pairer.take_first_before(25 * MS) == (20 * MS, "frame20")
+    assert pairer.dropped == 1  # frame10
+    assert pairer.take_first_before(25 * MS) is None
+    assert pairer.add_second(30 * MS, "flow30") == (30 * MS, "frame30", "flow30")

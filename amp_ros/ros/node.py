@@ -93,7 +93,7 @@ class VosNode(Node):
             int(self._config.slop * 1e9)
         )
         self._last_flow_time = -float("inf")
-        self._stats = {"processed": 0, "rejected": 0, "failed": 0, "latency": 0.0}
+        self._stats = {"processed": 0, "rejected": 0, "failed": 0, "flow_fallbacks": 0, "latency": 0.0}
         self._last_input = time.monotonic()  # the last message on ~/image (start: node start)
         self._seen: dict[str, int] = {}  # counts at the last /diagnostics status
         self._changed: dict[str, float] = {}  # when each count last grew (monotonic)
@@ -192,7 +192,7 @@ class VosNode(Node):
             pair = self._pairer.add_first(stamp_ns(msg.header), (msg.header, frame))
             if pair is not None:
                 _, (header, frame), flow = pair
-                self._offer(header, frame, flow)
+                self._offer_pair(header, frame, flow)
         else:
             self._offer(msg.header, frame, None)
 
@@ -206,6 +206,7 @@ class VosNode(Node):
     def _on_flow(self, msg: Image) -> None:
         if self._config.flow_source == "dis":
             return
+        stamp = stamp_ns(msg.header)
         try:
             if msg.encoding != "32FC2":
                 raise InputError(f"flow encoding must be 32FC2, got {msg.encoding!r}")
@@ -215,14 +216,44 @@ class VosNode(Node):
                 raise InputError("flow contains NaN or inf")
         except InputError as err:
             self._reject(f"flow rejected: {err}")
+            self._fall_back(stamp + self._pairer.slop_ns + 1, "its flow was rejected")
             return
         # Only decodable flow counts as "the topic is alive": a topic sending garbage must not
         # keep auto mode from falling back to DIS.
         self._last_flow_time = time.monotonic()
-        pair = self._pairer.add_second(stamp_ns(msg.header), flow)
+        pair = self._pairer.add_second(stamp, flow)
         if pair is not None:
             _, (header, frame), flow = pair
-            self._offer(header, frame, flow)
+            self._offer_pair(header, frame, flow)
+        else:  # flow arrives in stamp order: frames older than this one will get none
+            self._fall_back(stamp - self._pairer.slop_ns, "no flow within slop of its stamp")
+
+    def _fall_back(self, before_ns: int, reason: str) -> None:
+        """auto mode: the newest frame waiting for flow stamped before ``before_ns`` can no longer
+        get usable flow; process it with DIS rather than lose its mask (older ones are dropped)."""
+        if self._config.flow_source != "auto":
+            return
+        waiting = self._pairer.take_first_before(before_ns)
+        if waiting is not None:
+            _, (header, frame) = waiting
+            self._dis_instead(reason)
+            self._offer(header, frame, None)
+
+    def _offer_pair(self, header: object, frame: np.ndarray, flow: np.ndarray) -> None:
+        """Offer a frame with its flow; in auto mode, flow of another size than the frame is
+        replaced by DIS for this frame (flow_source topic: the pipeline rejects the pair)."""
+        if flow.shape[:2] != frame.shape[:2] and self._config.flow_source == "auto":
+            self._dis_instead(
+                f"flow {flow.shape[1]}×{flow.shape[0]} does not match the frame "
+                f"{frame.shape[1]}×{frame.shape[0]}"
+            )
+            flow = None
+        self._offer(header, frame, flow)
+
+    def _dis_instead(self, reason: str) -> None:
+        self._stats["flow_fallbacks"] += 1
+        self.get_logger().warning(f"DIS flow for a frame instead of ~/flow: {reason}",
+                                  throttle_duration_sec=5.0)
 
     def _use_flow_topic(self) -> bool:
         source = self._config.flow_source
@@ -434,6 +465,7 @@ class VosNode(Node):
             "inputs_rejected": counts["rejected"],
             "last_latency_s": f"{self._stats['latency']:.3f}",
             "flow_source": self._flow_source_used,
+            "flow_fallbacks": self._stats["flow_fallbacks"],
             "adaptation_updates": self.pipeline.adaptation_updates,
             "classes": ",".join(self.pipeline.class_names),
         }
