@@ -7,6 +7,8 @@ out of memory would), which a node in a subprocess cannot be made to do.
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.context import Context
 from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from amp_interfaces.srv import Forget, Teach
@@ -165,3 +168,50 @@ def test_diagnostics_status_is_named_after_the_node(make_node: Callable[..., Vos
     nodes (or a renamed one) are told apart on /diagnostics."""
     assert make_node().diagnostic_status().name == "amp_vos: segmentation"
     assert make_node("front_camera_vos").diagnostic_status().name == "front_camera_vos: segmentation"
+
+
+def raw_image(encoding: str, height: int, width: int, bytes_per_pixel: int) -> Image:
+    msg = Image(height=height, width=width, encoding=encoding, step=width * bytes_per_pixel)
+    msg.data = bytes(height * width * bytes_per_pixel)
+    return msg
+
+
+def test_each_kind_of_rejection_is_logged_and_counted(
+    make_node: Callable[..., VosNode], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Rejections are throttled per kind: a flood of oversized frames does not hide a bad
+    encoding or a bad flow field; every rejection is counted."""
+    node = make_node(max_image_pixels=HEIGHT * WIDTH, flow_source="topic")
+    capfd.readouterr()
+    for _ in range(5):
+        node.on_image(raw_image("rgb8", HEIGHT + 1, WIDTH, 3))
+    node.on_image(raw_image("yuv422", HEIGHT, WIDTH, 2))
+    node.on_flow(raw_image("32FC1", HEIGHT, WIDTH, 4))
+    node.on_image(raw_image("rgb8", HEIGHT + 2, WIDTH, 3))  # the first kind again: still throttled
+    err = capfd.readouterr().err
+    assert err.count("exceeds max_image_pixels") == 1, err
+    assert err.count("frame rejected") == 2 and "yuv422" in err, err
+    assert err.count("flow rejected: flow encoding must be 32FC2") == 1, err
+    assert values_of(node.diagnostic_status())["inputs_rejected"] == "8"
+
+
+def test_counters_are_exact_under_concurrent_updates(
+    make_node: Callable[..., VosNode], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rejections counted from several threads at once (input callbacks, worker): none is lost."""
+    node = make_node()
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        def reject_many() -> None:
+            for _ in range(2000):
+                node._reject("frame rejected: test")
+
+        threads = [threading.Thread(target=reject_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert values_of(node.diagnostic_status())["inputs_rejected"] == "8000"

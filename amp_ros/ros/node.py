@@ -8,6 +8,7 @@ queue. The parameters are declared from :class:`~amp_ros.ros.node_config.NodeCon
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -52,6 +53,10 @@ Frame = tuple[Any, np.ndarray, np.ndarray | None, float]
 STALE_AFTER = 5.0
 """Seconds without a frame on ``~/image`` after which /diagnostics warns that input is stale."""
 
+LOG_EVERY = 5.0
+"""Seconds between two log lines of the same kind of repeated problem (rejected input, failed
+frame, DIS fallback); each kind is throttled on its own, the skipped ones are counted."""
+
 RECENT = 5.0
 """Seconds for which a dropped frame, rejected input or failed frame keeps /diagnostics at WARN
 (drops, rejections) or ERROR (failures)."""
@@ -93,7 +98,10 @@ class VosNode(Node):
             int(self._config.slop * 1e9)
         )
         self._last_flow_time = -float("inf")
+        # Counters, updated from the input callbacks, the worker and the services: under _stats_lock.
+        self._stats_lock = threading.Lock()
         self._stats = {"processed": 0, "rejected": 0, "failed": 0, "flow_fallbacks": 0, "latency": 0.0}
+        self._logged: dict[str, tuple[float, int]] = {}  # kind → (last logged, skipped since)
         self._last_input = time.monotonic()  # the last message on ~/image (start: node start)
         self._seen: dict[str, int] = {}  # counts at the last /diagnostics status
         self._changed: dict[str, float] = {}  # when each count last grew (monotonic)
@@ -251,9 +259,8 @@ class VosNode(Node):
         self._offer(header, frame, flow)
 
     def _dis_instead(self, reason: str) -> None:
-        self._stats["flow_fallbacks"] += 1
-        self.get_logger().warning(f"DIS flow for a frame instead of ~/flow: {reason}",
-                                  throttle_duration_sec=5.0)
+        self._count("flow_fallbacks")
+        self._log_throttled(f"DIS flow for a frame instead of ~/flow: {reason}")
 
     def _use_flow_topic(self) -> bool:
         source = self._config.flow_source
@@ -270,8 +277,32 @@ class VosNode(Node):
             )
 
     def _reject(self, message: str) -> None:
-        self._stats["rejected"] += 1
-        self.get_logger().warning(message, throttle_duration_sec=5.0)
+        self._count("rejected")
+        self._log_throttled(message)
+
+    def _count(self, key: str, amount: int = 1) -> None:
+        with self._stats_lock:
+            self._stats[key] += amount
+
+    def _log_throttled(self, message: str, kind: str | None = None, error: bool = False) -> None:
+        """Log ``message`` unless one of the same kind was logged less than :data:`LOG_EVERY` s
+        ago; the kind defaults to the message's first line with numbers masked (so "frame
+        640×480 exceeds ..." and "frame 800×600 exceeds ..." are one kind, a bad encoding
+        another). The first line after a quiet spell says how many were not logged."""
+        if kind is None:
+            kind = re.sub(r"\d+", "#", message.split("\n", 1)[0])
+        now = time.monotonic()
+        with self._stats_lock:
+            last, skipped = self._logged.get(kind, (-float("inf"), 0))
+            if now - last < LOG_EVERY:
+                self._logged[kind] = (last, skipped + 1)
+                return
+            self._logged[kind] = (now, 0)
+        if skipped:
+            first, _, rest = message.partition("\n")
+            message = f"{first} ({skipped} more like it not logged)" + (f"\n{rest}" if rest else "")
+        logger = self.get_logger()
+        (logger.error if error else logger.warning)(message)
 
     def _offer(self, header: object, frame: np.ndarray, flow: np.ndarray | None) -> None:
         self._worker.offer((header, frame, flow, time.monotonic()))
@@ -292,9 +323,10 @@ class VosNode(Node):
     def _frame_failed(self, err: Exception) -> None:
         """Count a frame that failed unexpectedly; log it with its traceback (throttled: the
         count is on /diagnostics, which reports ERROR while frames fail)."""
-        self._stats["failed"] += 1
+        self._count("failed")
         trace = "".join(traceback.format_exception(err)).rstrip()
-        self.get_logger().error(f"frame failed: {err!r}\n{trace}", throttle_duration_sec=5.0)
+        self._log_throttled(f"frame failed: {err!r}\n{trace}", kind=f"failed: {type(err).__name__}",
+                            error=True)
 
     def _process(
         self, header: object, frame: np.ndarray, flow: np.ndarray | None, arrival: float
@@ -312,9 +344,10 @@ class VosNode(Node):
             overlay = render_overlay(frame, result.mask, result.labels if labels_ids else None)
             self._publish(self.overlay_pub, header, overlay, "rgb8")
         now = time.time()
-        self._stats["processed"] += 1
-        self._stats["latency"] = time.monotonic() - arrival  # arrival to publish
-        self._fps_window = [t for t in self._fps_window if now - t < 5.0] + [now]
+        with self._stats_lock:
+            self._stats["processed"] += 1
+            self._stats["latency"] = time.monotonic() - arrival  # arrival to publish
+            self._fps_window = [t for t in self._fps_window if now - t < 5.0] + [now]
         self.get_logger().debug(
             "timings " + " ".join(f"{k}={v * 1000:.1f}ms" for k, v in result.timings.items())
         )
@@ -433,12 +466,14 @@ class VosNode(Node):
         within the last :data:`RECENT` s. ERROR: frames failed within the last :data:`RECENT` s.
         """
         now, clock = time.time(), time.monotonic()
-        window = [t for t in self._fps_window if now - t < 5.0]
+        with self._stats_lock:
+            stats = dict(self._stats)
+            window = [t for t in self._fps_window if now - t < 5.0]
         fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 else 0.0
         counts = {
             "dropped": self._worker.dropped + self._pairer.dropped,
-            "rejected": self._stats["rejected"],
-            "failed": self._stats["failed"],
+            "rejected": stats["rejected"],
+            "failed": stats["failed"],
         }
         for key, count in counts.items():
             if count > self._seen.get(key, 0):
@@ -459,13 +494,13 @@ class VosNode(Node):
             problems.append((DiagnosticStatus.ERROR, "frames failing"))
         values = {
             "fps": f"{fps:.2f}",
-            "frames_processed": self._stats["processed"],
+            "frames_processed": stats["processed"],
             "frames_dropped": counts["dropped"],
             "frames_failed": counts["failed"],
             "inputs_rejected": counts["rejected"],
-            "last_latency_s": f"{self._stats['latency']:.3f}",
+            "last_latency_s": f"{stats['latency']:.3f}",
             "flow_source": self._flow_source_used,
-            "flow_fallbacks": self._stats["flow_fallbacks"],
+            "flow_fallbacks": stats["flow_fallbacks"],
             "adaptation_updates": self.pipeline.adaptation_updates,
             "classes": ",".join(self.pipeline.class_names),
         }
