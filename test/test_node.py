@@ -710,6 +710,32 @@ def test_sigint_while_streaming_stops_cleanly(tiny_checkpoint: Path, tmp_path: P
         assert "already stopping" in log, log
 
 
+def test_teach_in_flight_at_sigint_is_answered(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """SIGINT while a (slow, 480×640) teach runs: the teach finishes, is saved and answered; then
+    the node exits with status 0."""
+    height, width = 480, 640
+    state_dir = tmp_path / "state"
+    with RosClient(DOMAIN_STOP) as client:
+        node = _started(DOMAIN_STOP, tmp_path / "node.log", client, checkpoint=str(tiny_checkpoint),
+                        state_dir=str(state_dir), max_side=480)
+        try:
+            teach = client.service_client("/amp/teach")
+            assert teach.wait_for_service(timeout_sec=30.0)
+            answered = threading.Event()
+            request = teach_request("cup", square_mask(1, height, width), moving_square(1, height, width))
+            future = teach.call_async(request)
+            future.add_done_callback(lambda _: answered.set())
+            time.sleep(0.5)  # the request has arrived; the teach takes longer than that on 2 cores
+            node.process.send_signal(signal.SIGINT)
+            assert answered.wait(60.0), node.log()
+            code = node.process.wait(timeout=60.0)
+        finally:
+            node.stop()
+    assert future.result().success, future.result().message
+    assert code == 0 and not _clean_exit_log(node.log()), node.log()
+    assert (state_dir / STATE_FILE).is_file()
+
+
 @pytest.mark.parametrize(
     ("parameter", "value", "expected"),
     [("checkpoint", "/nonexistent", "/nonexistent"), ("flow_source", "bogus", "flow_source"),
