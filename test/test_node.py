@@ -265,7 +265,8 @@ def _bad_teach_requests() -> dict[str, tuple[Teach.Request, str]]:
     short_mask = image_msg(mask, "mono8")
     short_mask.data = bytes(short_mask.data)[:-5]
     return {
-        "mask size": (teach_request("cup", mask[::2, ::2], frame), "mask is 80×60, image is 160×120"),
+        "mask size": (teach_request("cup", mask[::2, ::2], frame),
+                      "mask 0 has shape (60, 80), its frame is (120, 160)"),
         "empty mask": (teach_request("cup", np.zeros_like(mask), frame), "selects no pixel"),
         "mask encoding": (teach_request("cup", np.dstack([mask] * 3), frame, "rgb8"),
                           "mask encoding must be mono8, got 'rgb8'"),

@@ -333,7 +333,6 @@ class VosNode(Node):
     ) -> None:
         with self._pipeline_lock:
             result = self.pipeline.step(frame, flow)
-            labels_ids = self.pipeline.taught_classes
         self._flow_source_used = result.flow_source
         self._publish(self.mask_pub, header, result.mask, "mono8")
         if result.labels is not None and self.labels_pub.get_subscription_count():
@@ -341,7 +340,7 @@ class VosNode(Node):
         if self.probability_pub.get_subscription_count():
             self._publish(self.probability_pub, header, result.probability, "32FC1")
         if self.overlay_pub.get_subscription_count():
-            overlay = render_overlay(frame, result.mask, result.labels if labels_ids else None)
+            overlay = render_overlay(frame, result.mask, result.labels)  # labels: None if none taught
             self._publish(self.overlay_pub, header, overlay, "rgb8")
         now = time.time()
         with self._stats_lock:
@@ -377,7 +376,7 @@ class VosNode(Node):
     def on_teach(self, request: Teach.Request, response: Teach.Response) -> Teach.Response:
         """Imprint (or adapt) a class from one labelled frame, and persist the taught classes.
 
-        The class gets an object proxy from the masked pixels and a background proxy of its
+        The class gets an object proxy from the masked pixels and background proxies of its
         own from the rest of the frame; an empty image means the last processed frame."""
         response.class_id = -1
         return self._answer("teach", response, lambda: self._teach(request, response))
@@ -396,12 +395,7 @@ class VosNode(Node):
         if request.mask.encoding not in ("mono8", "8UC1"):
             raise InputError(f"mask encoding must be mono8, got {request.mask.encoding!r}")
         mask = image_to_array(request.mask)
-        if frame is not None and mask.shape != frame.shape[:2]:
-            raise InputError(
-                f"mask is {mask.shape[1]}×{mask.shape[0]}, image is "
-                f"{frame.shape[1]}×{frame.shape[0]}"
-            )
-        with self._pipeline_lock:
+        with self._pipeline_lock:  # the pipeline checks the mask against its frame
             taught = self.pipeline.teach(label, mask, frame)
         verb = "imprinted" if taught.imprinted else "adapted"
         response.success, response.class_id = True, taught.class_id
