@@ -52,6 +52,13 @@ teach_runs=("1 shot=$OUT/$first-teach-1shot"
             "1 shot, no search window=$OUT/$first-teach-1shot-no-search-window"
             "5 shots=$OUT/$first-teach-5shot"
             "1 shot through the ROS node (/amp/teach)=$OUT/$first-teach-1shot-via-ros")
+# The taught classes' self-adaptation rate, cross-validated on these sequences.
+run "$first-teach-1shot-alpha-0.001" --checkpoint "$first" --teach-first-frame --set taught_alpha=0.001
+run "$first-teach-1shot-alpha-0.01" --checkpoint "$first" --teach-first-frame --set taught_alpha=0.01
+alpha_runs=("taught_alpha 0=$OUT/$first-teach-1shot-no-adapt"
+            "taught_alpha 0.001=$OUT/$first-teach-1shot-alpha-0.001"
+            "taught_alpha 0.003 (default)=$OUT/$first-teach-1shot"
+            "taught_alpha 0.01=$OUT/$first-teach-1shot-alpha-0.01")
 # The episodic fine-tune of the default model (amp-train --init … --episodes 4), if given.
 episodic_runs=()
 if [ -n "${EPISODIC:-}" ]; then
@@ -65,6 +72,7 @@ mkdir -p "$OUT/tables"
 "${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"
 "${EVAL[@]}" compare "${ablation_runs[@]}" --out "$OUT/tables/ablation.md"
 "${EVAL[@]}" compare "${teach_runs[@]}" --out "$OUT/tables/teach.md"
+"${EVAL[@]}" compare "${alpha_runs[@]}" --out "$OUT/tables/teach_alpha.md"
 if [ ${#episodic_runs[@]} -gt 0 ]; then
   "${EVAL[@]}" compare "${episodic_runs[@]}" --out "$OUT/tables/episodic.md"
 else
