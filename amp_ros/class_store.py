@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from amp_ros.atomic_write import atomic_path
 from amp_ros.errors import InputError, StateError
 from amp_ros.proxy_set import ProxySet
-from amp_ros.taught_classes import TaughtClasses
+from amp_ros.taught_classes import TaughtClasses, cell_id
 
 STATE_FILE = "taught_classes.safetensors"
 _FORMAT = "amp_ros.taught_classes/2"
@@ -28,7 +28,7 @@ _OLD_FORMATS = ("amp_ros.taught_classes/1",)  # one proxy per class, no backgrou
 
 
 class ClassStore:
-    """Saves and loads the taught classes (ids, names, one proxy per head level)."""
+    """Saves and loads the taught classes (ids, names, object and background-cell proxies)."""
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory).expanduser()
@@ -41,7 +41,7 @@ class ClassStore:
         classes = []
         for row, (name, class_id) in enumerate(zip(taught.names, taught.ids)):
             background = taught.backgrounds[row]
-            classes.append({"id": class_id, "name": name, "cells": list(background.ids)})
+            classes.append({"id": class_id, "name": name, "cells": list(background.names)})
             for i, w in enumerate(background.weights):
                 tensors[f"background{row}.level{i}"] = w.detach().cpu().contiguous()
         metadata = {"format": _FORMAT, "classes": json.dumps(classes)}
@@ -98,7 +98,7 @@ class ClassStore:
 
         objects = ProxySet(names, tuple(int(c["id"]) for c in classes), weights("object"))
         backgrounds = tuple(
-            ProxySet(tuple(f"cell{i}" for i in c["cells"]), tuple(int(i) for i in c["cells"]),
+            ProxySet(tuple(map(str, c["cells"])), tuple(cell_id(str(cell)) for cell in c["cells"]),
                      weights(f"background{row}"))
             for row, c in enumerate(classes)
         )

@@ -31,6 +31,7 @@ from amp_ros.datasets import DATASETS, VideoSequence, load_dataset
 from amp_ros.errors import AmpError, InputError
 from amp_ros.evaluation.scoring import evaluate_results
 from amp_ros.runner import RUNNERS, VIAS, Runner, RunSettings, run_sequences
+from amp_ros.settings import RECENT_FRAMES
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,11 +80,18 @@ def parse_setting(text: str) -> tuple[str, bool | int | float | str]:
             if value.lower() not in ("true", "false"):
                 raise ValueError(value)
             return name, value.lower() == "true"
-        return name, type(setting.default)(value)
+        typed = type(setting.default)(value)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{name} takes a {type(setting.default).__name__}, got {value!r}"
         ) from None
+    if setting.choices is not None and typed not in setting.choices:
+        raise argparse.ArgumentTypeError(f"{name} must be one of {setting.choices}, got {value!r}")
+    if setting.choices is None and setting.limits is not None:
+        low, high = setting.limits
+        if not low <= typed <= high:
+            raise argparse.ArgumentTypeError(f"{name} must lie in [{low}, {high}], got {value!r}")
+    return name, typed
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -174,8 +182,11 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     """Handler of `davis` / `fbms`."""
     start = time.perf_counter()
     sequences = load_sequences(args)
-    if args.shots < 1:
-        raise InputError(f"--shots must be at least 1, got {args.shots}")
+    if not 1 <= args.shots <= RECENT_FRAMES:
+        raise InputError(f"--shots must lie in 1…{RECENT_FRAMES} (the frames a pipeline keeps), "
+                         f"got {args.shots}")
+    if args.shots != 1 and not args.teach_first_frame:
+        raise InputError("--shots needs --teach-first-frame")
     settings = RunSettings(
         checkpoint=args.checkpoint, via=args.via, crf=not args.no_crf,
         adapt=not args.no_adapt, device=args.device, head_levels=args.levels,

@@ -27,13 +27,12 @@ from amp_ros.inference import FrameFeatures, check_frame, class_logits, predict,
 from amp_ros.proxies import nmap
 from amp_ros.proxy_set import ProxySet
 from amp_ros.pseudo_labels import pseudo_labels
-from amp_ros.settings import PipelineConfig
+from amp_ros.settings import RECENT_FRAMES, PipelineConfig
 from amp_ros.taught_classes import TaughtClasses, background_cells
 
 BACKGROUND, OBJECT = "background", "object"
 MAX_CLASS_ID = 254  # label images are mono8 and 255 means "ignore"
 MAX_LABEL_LENGTH = 64
-RECENT_FRAMES = 8  # processed frames kept for teaching (k-shot from the last k frames)
 
 
 @dataclass
@@ -68,9 +67,10 @@ class Pipeline:
     def __init__(self, checkpoint: Checkpoint, config: PipelineConfig | None = None):
         self.checkpoint = checkpoint
         self.network = checkpoint.network.eval()
-        self.scale = checkpoint.scale
+        # Features come back to the CPU (inference.predict), so the proxies live there too.
+        self.scale = checkpoint.scale.cpu()
         self.config = config or PipelineConfig()
-        initial = checkpoint.proxies
+        initial = checkpoint.proxies.to("cpu")
         for name in (BACKGROUND, OBJECT):
             initial.index(name)  # the checkpoint must have both base classes
         self._initial = initial
@@ -199,7 +199,8 @@ class Pipeline:
             raise InputError("the masks of a k-shot teach must all have the same size")
         shot_features = [f for f, _ in shots]
         objects = _shot_proxies(shot_features, torch.stack(selected))
-        backgrounds = _cell_proxies(shot_features, ~torch.stack(selected), self.config.taught_background_grid)
+        grid = self.taught.grid(label) if label in self.taught else self.config.taught_background_grid
+        backgrounds = _cell_proxies(shot_features, ~torch.stack(selected), grid)
         self._last_seen.pop(label, None)
         if label in self.taught:
             alpha = self.config.teach_alpha
@@ -263,9 +264,14 @@ class Pipeline:
         labels = pseudo_labels(object_probability, self.config.pseudo)
         if labels is None or not (labels == 0).any():
             return False
-        for name, selected in ((OBJECT, labels == 1), (BACKGROUND, labels == 0)):
-            proxies = [nmap(feature, torch.from_numpy(selected)) for feature in features.features]
-            self.base = self.base.adapt(name, proxies, self.config.alpha)
+        targets = {OBJECT: labels == 1, BACKGROUND: labels == 0}
+        try:  # both halves first: an update is all or nothing
+            proxies = {name: [nmap(f, torch.from_numpy(selected)) for f in features.features]
+                       for name, selected in targets.items()}
+        except InputError:  # the selected features are all zero: nothing to learn this frame
+            return False
+        for name, update in proxies.items():
+            self.base = self.base.adapt(name, update, self.config.alpha)
         self.adaptation_updates += 1
         return True
 
@@ -318,8 +324,7 @@ class Pipeline:
             objects = [nmap(f, torch.from_numpy(labels == 1)) for f in features.features]
         except InputError:  # the confident object pixels' features are all zero: nothing to learn
             objects = None
-        backgrounds = _cell_proxies([features], torch.from_numpy(labels == 0)[None],
-                                    self.config.taught_background_grid)
+        backgrounds = _cell_proxies([features], torch.from_numpy(labels == 0)[None], self.taught.grid(name))
         self.taught = self.taught.adapt(name, objects, backgrounds, self.config.taught_alpha)
 
     def _check_label(self, label: str) -> str:

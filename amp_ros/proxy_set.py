@@ -2,8 +2,9 @@
 
 The per-video state of AMP. The network only computes features; :func:`cosine_logits` turns
 features and a proxy set into logits; the pipeline owns the sets and replaces them as it
-imprints (eq. 1), adapts (eq. 2), removes and merges classes. A set is immutable: every change
-returns a new set, so a snapshot (for ``reset`` or persistence) is just a reference.
+imprints (eq. 1), adapts (eq. 2) and removes classes (``subset`` and ``merge`` rearrange sets).
+A set is immutable: every change returns a new set, so a snapshot (for ``reset`` or
+persistence) is just a reference.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from amp_ros.crf import CrfConfig
 from amp_ros.pseudo_labels import PseudoLabelConfig
 from amp_ros.setting_fields import group, not_exposed, setting
 
+RECENT_FRAMES = 8  # processed frames a pipeline keeps for teaching (k shots from the last k frames)
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -34,7 +36,8 @@ class PipelineConfig:
     taught_background_grid: int = field(
         default=4, metadata=setting(
             "a taught class's background proxies: one per cell of this many × as many cells over "
-            "the frame (1 = one proxy of the whole background); applies to classes taught after",
+            "the frame (1 = one proxy of the whole background); a class keeps the grid it was "
+            "taught with",
             (1, 8), read_only=True,
         )
     )

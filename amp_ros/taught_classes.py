@@ -12,6 +12,7 @@ the class where its object proxy beats the best of those.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,9 +27,9 @@ MIN_CELL_SHARE = 0.01  # a cell with less of the background than this has no pro
 def background_cells(background: torch.Tensor, grid: int) -> dict[str, torch.Tensor]:
     """The background mask (K×H×W or H×W bool, k shots) split into grid cells over the frame.
 
-    Returns {"cell<i>": mask of the background pixels in cell i} for the cells holding at least
-    ``MIN_CELL_SHARE`` of the background pixels, in every shot that has background; cell i is
-    row i // grid, column i % grid.
+    Returns {"<grid>x<grid>:<i>": mask of the background pixels in cell i} for the cells holding
+    at least ``MIN_CELL_SHARE`` of the background pixels in every shot; cell i is row i // grid,
+    column i % grid. The grid is in the name, so a class keeps the grid it was taught with.
     """
     shots = background if background.dim() == 3 else background[None]
     height, width = shots.shape[-2:]
@@ -41,14 +42,14 @@ def background_cells(background: torch.Tensor, grid: int) -> dict[str, torch.Ten
              column * width // grid:(column + 1) * width // grid] = True
         cell &= shots
         if bool((cell.flatten(1).sum(1) >= MIN_CELL_SHARE * total).all()) and bool(cell.any()):
-            cells[f"cell{index}"] = cell if background.dim() == 3 else cell[0]
+            cells[f"{grid}x{grid}:{index}"] = cell if background.dim() == 3 else cell[0]
     return cells
 
 
 @dataclass(frozen=True)
 class TaughtClasses:
     """Taught classes: ``objects`` (one row per class: names, ids) and, per class, a proxy set of
-    its background cells (rows named ``cell<i>``)."""
+    its background cells (rows named ``<grid>x<grid>:<i>``, one grid per class)."""
 
     objects: ProxySet
     backgrounds: tuple[ProxySet, ...]
@@ -59,6 +60,10 @@ class TaughtClasses:
         for name, background in zip(self.objects.names, self.backgrounds):
             if background.channels != self.objects.channels or not len(background):
                 raise InputError(f"the background of taught class {name!r} does not fit its object")
+            grids = {_cell_grid(cell) for cell in background.names}
+            if len(grids) != 1:
+                raise InputError(f"the background cells of taught class {name!r} mix grids: "
+                                 f"{list(background.names)}")
 
     @classmethod
     def empty(cls, channels: Sequence[int]) -> TaughtClasses:
@@ -90,17 +95,21 @@ class TaughtClasses:
         """The background proxies of class ``name``."""
         return self.backgrounds[self.objects.index(name)]
 
+    def grid(self, name: str) -> int:
+        """The grid (cells per side) class ``name``'s background was taught with."""
+        return _cell_grid(self.background(name).names[0])
+
     def imprint(
         self, name: str, class_id: int, objects: Sequence[torch.Tensor],
         backgrounds: dict[str, Sequence[torch.Tensor]],
     ) -> TaughtClasses:
         """These classes plus ``name``: one object proxy per level, and one proxy per level for
-        each of its background cells (``{"cell<i>": proxies}``)."""
+        each of its background cells (``{"<grid>x<grid>:<i>": proxies}``)."""
         if not backgrounds:
             raise InputError(f"taught class {name!r} needs at least one background proxy")
         cells = tuple(backgrounds)
         background = ProxySet(
-            cells, tuple(_cell_id(c) for c in cells),
+            cells, tuple(cell_id(c) for c in cells),
             tuple(torch.stack([backgrounds[c][level] for c in cells]) for level in range(len(objects))),
         )
         return TaughtClasses(self.objects.imprint(name, objects, class_id), (*self.backgrounds, background))
@@ -118,7 +127,7 @@ class TaughtClasses:
             if cell in background:
                 background = background.adapt(cell, proxies, alpha)
             else:
-                background = background.imprint(cell, proxies, _cell_id(cell))
+                background = background.imprint(cell, proxies, cell_id(cell))
         updated = (*self.backgrounds[:row], background, *self.backgrounds[row + 1:])
         return TaughtClasses(adapted_objects, updated)
 
@@ -128,6 +137,21 @@ class TaughtClasses:
         return TaughtClasses(self.objects.remove(name), self.backgrounds[:row] + self.backgrounds[row + 1:])
 
 
-def _cell_id(cell: str) -> int:
-    """The grid index of a cell name ``cell<i>``."""
-    return int(cell.removeprefix("cell"))
+_CELL = re.compile(r"(\d+)x\1:(\d+)")
+
+
+def _cell_match(cell: str) -> re.Match[str]:
+    match = _CELL.fullmatch(cell)
+    if match is None:
+        raise InputError(f"a background cell is named <grid>x<grid>:<index>, got {cell!r}")
+    return match
+
+
+def cell_id(cell: str) -> int:
+    """The grid index i of a cell name ``<grid>x<grid>:<i>``."""
+    return int(_cell_match(cell).group(2))
+
+
+def _cell_grid(cell: str) -> int:
+    """The grid of a cell name ``<grid>x<grid>:<i>``."""
+    return int(_cell_match(cell).group(1))

@@ -24,7 +24,7 @@ def _state(classes: int = 2, channels: tuple[int, ...] = (16, 32, 32), seed: int
     ids = tuple(range(2, 2 + classes))
     objects = ProxySet(names, ids, tuple(torch.randn(classes, c, generator=generator) for c in channels))
     backgrounds = tuple(
-        ProxySet(tuple(f"cell{j}" for j in cells), cells,
+        ProxySet(tuple(f"4x4:{j}" for j in cells), cells,
                  tuple(torch.randn(len(cells), c, generator=generator) for c in channels))
         for cells in ((0, 3, 15), (1,), (2, 4))[:classes]
     )

@@ -166,7 +166,8 @@ def test_set_parses_pipeline_settings_by_parameter_name() -> None:
     assert parse_setting("taught_search_radius=0") == ("taught_search_radius", 0.0)
     assert parse_setting("taught_background_grid=1") == ("taught_background_grid", 1)
     assert parse_setting("taught_crf=false") == ("taught_crf", False)
-    for bad in ("nonsense=1", "taught_background_grid=two", "taught_crf=maybe", "alpha"):
+    for bad in ("nonsense=1", "taught_background_grid=two", "taught_crf=maybe", "alpha",
+                "taught_alpha=1.5", "taught_background_grid=0"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_setting(bad)
     settings = RunSettings(crf=False, overrides=(("taught_search_radius", 0.0),))

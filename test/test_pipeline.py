@@ -279,7 +279,7 @@ def test_class_ids_full(tiny_pipeline: Pipeline, make_frame: Frames) -> None:
     rows = [nmap_row for nmap_row in tiny_pipeline.base.proxies("object")]
     objects = ProxySet(tuple(f"c{i}" for i in range(2, 255)), tuple(range(2, 255)),
                        tuple(r.repeat(253, 1) for r in rows))
-    background = ProxySet(("cell0",), (0,), tuple(r[None] for r in rows))
+    background = ProxySet(("4x4:0",), (0,), tuple(r[None] for r in rows))
     tiny_pipeline.restore_taught(TaughtClasses(objects, (background,) * 253))
     assert empty.names == ()
     with pytest.raises(InputError, match="class ids are full"):
@@ -340,7 +340,7 @@ def test_restore_taught_refuses_bad_states(tiny_pipeline: Pipeline, make_frame: 
     state = tiny_pipeline.taught_state()
     other = ProxySet(state.names, state.ids, (torch.ones(1, 16), torch.ones(1, 16)))
     with pytest.raises(InputError, match="made with a different network"):
-        tiny_pipeline.restore_taught(TaughtClasses(other, (ProxySet(("cell0",), (0,), other.weights),)))
+        tiny_pipeline.restore_taught(TaughtClasses(other, (ProxySet(("4x4:0",), (0,), other.weights),)))
     for names, ids, message in ((state.names, (1,), "out of range or taken"),
                                 (state.names, (255,), "out of range or taken"),
                                 (("object",), state.ids, "collide with the base classes")):
@@ -356,3 +356,17 @@ def test_checkpoint_without_base_classes_is_refused() -> None:
     network = two_stream_network(width=0.0625, group_blocks=(1, 1, 1), class_names=("bg", "fg")).eval()
     with pytest.raises(UnknownClassError, match="unknown class 'background'"):
         Pipeline(Checkpoint(network=network, heads=build_heads(network), input=InputConfig(max_side=64)))
+
+
+def test_a_taught_class_keeps_its_grid(tiny_pipeline: Pipeline, make_frame: Frames) -> None:
+    """Changing taught_background_grid applies to classes taught after; a class taught before
+    keeps (and adapts) the cells of its own grid."""
+    _confident(tiny_pipeline)
+    tiny_pipeline.configure(taught_alpha=0.5, taught_background_grid=2)
+    tiny_pipeline.teach("cup", _box_mask(48, 64), _object_frame(make_frame))
+    tiny_pipeline.configure(taught_background_grid=4)
+    tiny_pipeline.teach("box", _box_mask(48, 64), _object_frame(make_frame))
+    tiny_pipeline.step(_object_frame(make_frame, seed=3))
+    tiny_pipeline.teach("cup", _box_mask(48, 64), _object_frame(make_frame, seed=4))  # adapts
+    assert tiny_pipeline.taught.grid("cup") == 2 and tiny_pipeline.taught.grid("box") == 4
+    assert all(cell.startswith("2x2:") for cell in tiny_pipeline.taught.background("cup").names)

@@ -185,31 +185,36 @@ def test_background_cells_split_the_frame_into_a_grid() -> None:
     background = torch.ones(8, 8, dtype=torch.bool)
     background[:4, :4] = False
     cells = background_cells(background, grid=2)
-    assert list(cells) == ["cell1", "cell2", "cell3"]
+    assert list(cells) == ["2x2:1", "2x2:2", "2x2:3"]
     assert all(int(c.sum()) == 16 for c in cells.values())
-    assert bool(cells["cell3"][4:, 4:].all()) and not bool(cells["cell3"][:4].any())
+    assert bool(cells["2x2:3"][4:, 4:].all()) and not bool(cells["2x2:3"][:4].any())
     sliver = torch.zeros(20, 20, dtype=torch.bool)
     sliver[:, 10:] = True  # the right half, cells 1 and 3 of a 2×2 grid …
     sliver[0, 0] = True  # … and one pixel of cell 0: 1/201 of the background
-    assert list(background_cells(sliver, grid=2)) == ["cell1", "cell3"]
+    assert list(background_cells(sliver, grid=2)) == ["2x2:1", "2x2:3"]
     # k shots: a cell needs background in every shot; flipped, the object is in cell 2
     shots = torch.stack([background, background.flip(0)])
-    assert list(background_cells(shots, grid=2)) == ["cell1", "cell3"]
+    assert list(background_cells(shots, grid=2)) == ["2x2:1", "2x2:3"]
 
 
 def test_taught_classes_pair_objects_with_backgrounds() -> None:
     """imprint/adapt/remove keep a class's object row and its background set together."""
     taught = TaughtClasses.empty((2,))
     assert len(taught) == 0 and taught.channels == (2,)
-    background = {"cell0": [torch.tensor([1.0, 0.0])], "cell5": [torch.tensor([0.0, 1.0])]}
+    background = {"4x4:0": [torch.tensor([1.0, 0.0])], "4x4:5": [torch.tensor([0.0, 1.0])]}
     taught = taught.imprint("cup", 7, [torch.tensor([3.0, 4.0])], background)
     assert taught.names == ("cup",) and taught.ids == (7,)
     torch.testing.assert_close(taught.objects.weights[0][0], torch.tensor([0.6, 0.8]))
     adapted = taught.adapt("cup", [torch.tensor([0.6, 0.8])],
-                           {"cell0": [torch.tensor([0.0, 1.0])], "cell9": [torch.tensor([1.0, 0.0])]}, 0.5)
+                           {"4x4:0": [torch.tensor([0.0, 1.0])], "4x4:9": [torch.tensor([1.0, 0.0])]}, 0.5)
     torch.testing.assert_close(adapted.objects.weights[0][0], torch.tensor([0.6, 0.8]))
     cells = adapted.background("cup")
-    assert cells.names == ("cell0", "cell5", "cell9") and cells.ids == (0, 5, 9)  # cell9 is new
+    assert cells.names == ("4x4:0", "4x4:5", "4x4:9") and cells.ids == (0, 5, 9)  # 9 is new
+    assert adapted.grid("cup") == 4
+    with pytest.raises(InputError, match="mix grids"):
+        adapted.adapt("cup", None, {"2x2:1": [torch.tensor([1.0, 0.0])]}, 0.5)
+    with pytest.raises(InputError, match=r"named <grid>x<grid>:<index>, got 'cell0'"):
+        taught.imprint("box", 8, [torch.tensor([1.0, 0.0])], {"cell0": [torch.tensor([1.0, 0.0])]})
     torch.testing.assert_close(cells.weights[0][0], torch.full((2,), 0.5**0.5))
     assert torch.equal(cells.weights[0][1], torch.tensor([0.0, 1.0]))
     assert len(adapted.remove("cup")) == 0

@@ -11,13 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amp_ros.checkpoint import Checkpoint
+from amp_ros.checkpoint import HEADS_PREFIX, Checkpoint
 from amp_ros.heads import ProxyHeads
 from amp_ros.network import NetworkConfig, TwoStreamNetwork, build_heads
 from amp_ros.training.augment import IGNORE
 from amp_ros.training.episodes import prototype_loss
-
-HEAD_PREFIX = "classifier."  # parameter names of the learnable heads (and the logit scale)
 
 
 class TrainingModel(nn.Module):
@@ -45,7 +43,7 @@ class TrainingModel(nn.Module):
 
 def is_head_parameter(name: str) -> bool:
     """Whether ``name`` (from ``model.named_parameters()``) belongs to the heads."""
-    return name.startswith(HEAD_PREFIX)
+    return name.startswith(HEADS_PREFIX)
 
 
 def supervised_loss(

@@ -50,14 +50,16 @@ def validate(
     of the logits of the heads' proxy set (or of ``proxies``, e.g. imprinted ones), at the
     training size. One-shot: object and background proxies imprinted from
     frame 0's mask (seen with zero flow, as a stream's first frame), the same frames classified
-    with them alone (what ``/amp/teach`` does); sequences whose frame 0 lacks object or
+    with them alone (the core of ``/amp/teach``, without its background cells, search window,
+    CRF and adaptation); sequences whose frame 0 lacks object or
     background pixels are left out of it.
     """
     was_training = model.training
     model.eval()
-    proxies = proxies if proxies is not None else model.classifier.proxy_set()
+    # predict returns features on the CPU: compare them with proxies there
+    proxies = (proxies if proxies is not None else model.classifier.proxy_set()).to("cpu")
     row = proxies.index(OBJECT)
-    scale = model.classifier.scale
+    scale = model.classifier.scale.cpu()
     per_sequence: dict[str, float] = {}
     one_shot: dict[str, float] = {}
     try:
