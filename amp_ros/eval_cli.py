@@ -31,7 +31,6 @@ from amp_ros.datasets import DATASETS, VideoSequence, load_dataset
 from amp_ros.errors import AmpError, InputError
 from amp_ros.evaluation.scoring import evaluate_results
 from amp_ros.runner import RUNNERS, VIAS, Runner, RunSettings, run_sequences
-from amp_ros.settings import RECENT_FRAMES
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,6 +181,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     """Handler of `davis` / `fbms`."""
     start = time.perf_counter()
     sequences = load_sequences(args)
+    from amp_ros.settings import RECENT_FRAMES  # loads torch (via pseudo-labels): only when running
+
     if not 1 <= args.shots <= RECENT_FRAMES:
         raise InputError(f"--shots must lie in 1…{RECENT_FRAMES} (the frames a pipeline keeps), "
                          f"got {args.shots}")
