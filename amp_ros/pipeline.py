@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -201,15 +201,12 @@ class Pipeline:
         objects = _shot_proxies(shot_features, torch.stack(selected))
         grid = self.taught.grid(label) if label in self.taught else self.config.taught_background_grid
         backgrounds = _cell_proxies(shot_features, ~torch.stack(selected), grid)
-        self._last_seen.pop(label, None)
         if label in self.taught:
             alpha = self.config.teach_alpha
-            self._taught = self._taught.adapt(label, objects, backgrounds, alpha)
-            self.taught = self.taught.adapt(label, objects, backgrounds, alpha)
+            self._change_taught(label, lambda taught: taught.adapt(label, objects, backgrounds, alpha))
             return TeachResult(label, self.taught.objects.class_id(label), False, len(masks))
         class_id = self._free_class_id()
-        self._taught = self._taught.imprint(label, class_id, objects, backgrounds)
-        self.taught = self.taught.imprint(label, class_id, objects, backgrounds)
+        self._change_taught(label, lambda taught: taught.imprint(label, class_id, objects, backgrounds))
         return TeachResult(label, class_id, True, len(masks))
 
     def forget(self, label: str) -> None:
@@ -219,9 +216,7 @@ class Pipeline:
             raise InputError(f"{label!r} is a base class of the checkpoint and cannot be forgotten")
         if label not in self.taught:
             raise UnknownClassError(f"unknown class {label!r}; taught classes: {list(self.taught.names)}")
-        self._taught = self._taught.remove(label)
-        self.taught = self.taught.remove(label)
-        self._last_seen.pop(label, None)
+        self._change_taught(label, lambda taught: taught.remove(label))
 
     def reset(self) -> None:
         """Start a new video: base and taught proxies back to where they started, frames dropped.
@@ -257,12 +252,24 @@ class Pipeline:
 
     # --- internals -----------------------------------------------------------------------
 
+    def _change_taught(self, label: str, change: Callable[[TaughtClasses], TaughtClasses]) -> None:
+        """Apply one change of class ``label`` (teach, forget) to the classes as taught and to
+        their per-video adaptation alike; the class is looked for in the whole next frame."""
+        self._taught, self.taught = change(self._taught), change(self.taught)
+        self._last_seen.pop(label, None)
+
+    def _pseudo_labels(self, probability: np.ndarray) -> np.ndarray | None:
+        """Self-adaptation targets from an h×w probability, or None when they have no confident
+        object or no background (then the frame adapts nothing)."""
+        labels = pseudo_labels(probability, self.config.pseudo)
+        return labels if labels is not None and (labels == 0).any() else None
+
     def _adapting(self, alpha: float) -> bool:
         return self.config.adapt and alpha > 0
 
     def _self_adapt(self, features: FrameFeatures, object_probability: np.ndarray) -> bool:
-        labels = pseudo_labels(object_probability, self.config.pseudo)
-        if labels is None or not (labels == 0).any():
+        labels = self._pseudo_labels(object_probability)
+        if labels is None:
             return False
         targets = {OBJECT: labels == 1, BACKGROUND: labels == 0}
         try:  # both halves first: an update is all or nothing
@@ -317,8 +324,8 @@ class Pipeline:
         return np.stack([1.0 - inside, inside]).astype(pair.dtype)
 
     def _adapt_taught(self, name: str, features: FrameFeatures, probability: np.ndarray) -> None:
-        labels = pseudo_labels(probability, self.config.pseudo)
-        if labels is None or not (labels == 0).any():
+        labels = self._pseudo_labels(probability)
+        if labels is None:
             return
         try:
             objects = [nmap(f, torch.from_numpy(labels == 1)) for f in features.features]

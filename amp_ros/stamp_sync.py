@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Generic, TypeVar
 
-from amp_ros.image_codec import stamp_ns as stamp_ns  # re-exported for the node (older import)
-
 A = TypeVar("A")
 B = TypeVar("B")
 

@@ -17,8 +17,7 @@ from rosbags.rosbag2 import Reader, ReaderError
 from rosbags.typesys import Stores, get_typestore
 
 from amp_ros.errors import AmpError
-from amp_ros.image_codec import image_to_array, image_to_rgb
-from amp_ros.stamp_sync import stamp_ns
+from amp_ros.image_codec import image_to_array, image_to_rgb, stamp_ns
 
 if TYPE_CHECKING:
     from types import TracebackType
