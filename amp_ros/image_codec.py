@@ -1,4 +1,4 @@
-"""sensor_msgs/Image <-> numpy, and header stamps <-> nanoseconds, without importing ROS.
+"""sensor_msgs/Image and CompressedImage <-> numpy, and header stamps <-> nanoseconds, without ROS.
 
 Decoding works on any object with the Image fields (an rclpy message, a rosbags message or a
 dict-like record). :func:`image_message` builds an Image of whichever message classes it is given
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from amp_ros.errors import InputError
@@ -30,6 +31,19 @@ _LAYOUTS: dict[str, tuple[np.dtype, int]] = {
 }
 
 COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+
+# ROS Bayer encodings (8 and 16 bit) -> OpenCV demosaicing code, as cv_bridge maps them (OpenCV
+# names a pattern by its second row's first two pixels: ROS rggb is OpenCV's BayerBG).
+_BAYER: dict[str, int] = {
+    f"bayer_{pattern}{bits}": code
+    for pattern, code in (
+        ("rggb", cv2.COLOR_BayerBG2RGB),
+        ("bggr", cv2.COLOR_BayerRG2RGB),
+        ("gbrg", cv2.COLOR_BayerGR2RGB),
+        ("grbg", cv2.COLOR_BayerGB2RGB),
+    )
+    for bits in (8, 16)
+}
 
 
 def image_to_array(msg: Any) -> np.ndarray:
@@ -76,6 +90,82 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     if encoding.startswith("bgr"):
         pixels = pixels[:, :, 2::-1]
     return np.ascontiguousarray(pixels[:, :, :3])
+
+
+# The codecs of image_transport's compressed plugin (CompressedImage.format), as OpenCV decodes them.
+COMPRESSED_CODECS = ("jpeg", "png", "tiff")
+_CODEC_ALIASES = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png", "tiff": "tiff", "tif": "tiff"}
+
+
+def compressed_codec(format: str) -> str:
+    """The codec a CompressedImage ``format`` names: "jpeg", "png" or "tiff".
+
+    Accepts image_transport's forms: the bare codec ("jpeg", "png") of older publishers and
+    ``"<encoding>; <codec> compressed <target>"`` (e.g. "rgb8; jpeg compressed bgr8"); raises
+    InputError for anything else (e.g. compressedDepth, a video codec).
+    """
+    text = str(format).strip().lower()
+    head, _, tail = text.partition(";")
+    words = (tail if tail else head).split()
+    if "compresseddepth" in words:
+        raise InputError(
+            f"compressed image format {format!r} is a compressedDepth depth map, not a camera frame"
+        )
+    codec = _CODEC_ALIASES.get(words[0]) if words else None
+    if codec is None:
+        raise InputError(
+            f"unsupported compressed image format {format!r}; expected image_transport's "
+            f"compressed formats with one of {list(COMPRESSED_CODECS)} "
+            '(e.g. "jpeg", "png", "rgb8; jpeg compressed bgr8")'
+        )
+    return codec
+
+
+def decode_compressed(format: str, data: bytes) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage (its ``format`` and ``data``) to H×W×3 uint8 RGB.
+
+    Decoded with OpenCV as image_transport's compressed subscriber does (colour comes out BGR and
+    is swapped to RGB, grey is repeated into three channels, alpha is dropped, 16-bit values
+    are scaled to 8 bits like cv_bridge); a mono image whose original encoding is a Bayer
+    pattern ("bayer_rggb8; png compressed bayer_rggb8") is demosaiced. Raises InputError on an
+    unsupported format or empty or corrupt data.
+    """
+    codec = compressed_codec(format)
+    raw = bytes(data)
+    if not raw:
+        raise InputError(f"compressed image ({format!r}) has no data")
+    pixels = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.size == 0:
+        raise InputError(
+            f"could not decode {len(raw)} bytes as {codec} (format {format!r}): corrupt or truncated data"
+        )
+    original = str(format).partition(";")[0].strip().lower()
+    if pixels.ndim == 2 and original in _BAYER:
+        return _to_rgb8(_demosaic(pixels, original))
+    if pixels.ndim == 2:
+        return _to_rgb8(cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB))
+    if pixels.shape[2] == 4:
+        return _to_rgb8(cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB))
+    if pixels.shape[2] == 3:
+        return _to_rgb8(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB))
+    raise InputError(f"decoded {codec} image has {pixels.shape[2]} channels; expected 1, 3 or 4")
+
+
+def _demosaic(mosaic: np.ndarray, encoding: str) -> np.ndarray:
+    """A Bayer mosaic (H×W, 8 or 16 bit) as H×W×3 RGB of the same depth, as cv_bridge does."""
+    if min(mosaic.shape[:2]) < 3:
+        raise InputError(f"{encoding} image of {mosaic.shape[1]}×{mosaic.shape[0]} is too small to "
+                         "demosaic (needs at least 3×3 pixels)")
+    return cv2.cvtColor(mosaic, _BAYER[encoding])
+
+
+def _to_rgb8(pixels: np.ndarray) -> np.ndarray:
+    """uint8 as is; uint16 scaled to uint8 as cv_bridge does (× 255/65535, rounded)."""
+    if pixels.dtype == np.uint16:
+        pixels = np.rint(pixels * (255.0 / 65535.0)).astype(np.uint8)
+    if pixels.dtype != np.uint8:
+        raise InputError(f"decoded image has pixel type {pixels.dtype}; expected 8 or 16 bits")
+    return np.ascontiguousarray(pixels)
 
 
 def array_to_fields(array: np.ndarray, encoding: str) -> dict[str, Any]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
 from amp_ros.errors import InputError
-from amp_ros.image_codec import array_to_fields, image_to_array, image_to_rgb
+from amp_ros.image_codec import array_to_fields, decode_compressed, image_to_array, image_to_rgb
 
 # One 2×3 RGB image, rows top to bottom.
 RGB = np.array(
@@ -175,3 +176,67 @@ def test_image_message_for_rclpy_and_rosbags() -> None:
     assert stamp_ns(bare.header) == 0 and bare.header.frame_id == ""
     kept = image_msg(rgb, "rgb8", header=image_msg(rgb, "rgb8", stamp_ns=stamp).header)
     assert stamp_ns(kept.header) == stamp  # the node copies the input frame's header
+
+
+# --- CompressedImage (image_transport's compressed plugin) ----------------------------------------
+
+
+def _encoded(ext: str, pixels: np.ndarray) -> bytes:
+    """``pixels`` (OpenCV order: BGR, BGRA or grey) encoded by OpenCV as ``ext``."""
+    ok, buffer = cv2.imencode(ext, pixels)
+    assert ok
+    return buffer.tobytes()
+
+
+@pytest.mark.parametrize("format", ["png", "rgb8; png compressed bgr8", "bgr8; png compressed bgr8"])
+def test_decode_compressed_png_is_exact_rgb(format: str) -> None:
+    """A PNG of a BGR image (what the compressed publisher writes) decodes to the RGB pixels."""
+    assert np.array_equal(decode_compressed(format, _encoded(".png", RGB[:, :, ::-1].copy())), RGB)
+
+
+def test_decode_compressed_jpeg_grey_alpha_tiff_and_16_bit() -> None:
+    """jpeg (lossy: close), grey PNG (three equal channels), BGRA PNG (alpha dropped), TIFF, and
+    16-bit PNG scaled like cv_bridge (× 255/65535, rounded: 128 → 0, 129 → 1, 65535 → 255)."""
+    flat = np.full((16, 16, 3), (30, 120, 210), np.uint8)  # BGR
+    decoded = decode_compressed("rgb8; jpeg compressed bgr8", _encoded(".jpg", flat))
+    assert decoded.shape == (16, 16, 3) and decoded.dtype == np.uint8
+    assert np.abs(decoded.astype(int) - (210, 120, 30)).max() <= 2
+    grey = np.array([[0, 128, 255], [1, 2, 3]], np.uint8)
+    assert np.array_equal(decode_compressed("mono8; png compressed mono8", _encoded(".png", grey)),
+                          np.repeat(grey[:, :, None], 3, axis=2))
+    bgra = np.concatenate([RGB[:, :, ::-1], np.full((2, 3, 1), 7, np.uint8)], axis=2)
+    assert np.array_equal(decode_compressed("png", _encoded(".png", bgra)), RGB)
+    assert np.array_equal(decode_compressed("tiff", _encoded(".tiff", RGB[:, :, ::-1].copy())), RGB)
+    mono16 = np.array([[0, 128, 129, 65535]], np.uint16)
+    assert np.array_equal(decode_compressed("mono16; png compressed mono16", _encoded(".png", mono16)),
+                          np.repeat(np.array([[0, 0, 1, 255]], np.uint8)[:, :, None], 3, axis=2))
+
+
+def test_decode_compressed_bayer_mosaic_is_demosaiced() -> None:
+    """A mono PNG whose original encoding is bayer_rggb8 is demosaiced (a flat colour stays it)."""
+    mosaic = np.tile(np.array([[200, 100], [100, 50]], np.uint8), (2, 2))  # R G / G B
+    rgb = decode_compressed("bayer_rggb8; png compressed bayer_rggb8", _encoded(".png", mosaic))
+    assert np.array_equal(rgb, np.full((4, 4, 3), (200, 100, 50), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("format", "data", "message"),
+    [
+        ("jpeg", b"", r"compressed image \('jpeg'\) has no data"),
+        ("png", b"not a png at all", r"could not decode 16 bytes as png \(format 'png'\): corrupt"),
+        ("h264", b"\0\0\1", r"unsupported compressed image format 'h264'.*\"jpeg\", \"png\""),
+        ("", b"\0", "unsupported compressed image format ''"),
+        ("16UC1; compressedDepth png", b"\0", "compressedDepth depth map, not a camera frame"),
+    ],
+)
+def test_decode_compressed_refuses_bad_input(format: str, data: bytes, message: str) -> None:
+    """Empty, corrupt and truncated data and unsupported formats are InputErrors that say so."""
+    with pytest.raises(InputError, match=message):
+        decode_compressed(format, data)
+
+
+def test_decode_compressed_truncated_jpeg() -> None:
+    """Half a JPEG is refused, not returned half grey."""
+    data = _encoded(".jpg", np.full((32, 32, 3), 90, np.uint8))
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        decode_compressed("jpeg", data[: len(data) // 2])
