@@ -28,9 +28,27 @@ _LAYOUTS: dict[str, tuple[np.dtype, int]] = {
     "8UC1": (np.dtype(np.uint8), 1),
     "32FC1": (np.dtype(np.float32), 1),
     "32FC2": (np.dtype(np.float32), 2),
+    "mono16": (np.dtype(np.uint16), 1),
+    "rgb16": (np.dtype(np.uint16), 3),
+    "bgr16": (np.dtype(np.uint16), 3),
+    "rgba16": (np.dtype(np.uint16), 4),
+    "bgra16": (np.dtype(np.uint16), 4),
+    # YUV 4:2:2, two bytes a pixel: uyvy (alias yuv422) is U Y0 V Y1, yuyv (yuv422_yuy2) Y0 U Y1 V.
+    "uyvy": (np.dtype(np.uint8), 2),
+    "yuv422": (np.dtype(np.uint8), 2),
+    "yuyv": (np.dtype(np.uint8), 2),
+    "yuv422_yuy2": (np.dtype(np.uint8), 2),
+    **{f"bayer_{pattern}8": (np.dtype(np.uint8), 1) for pattern in ("rggb", "bggr", "gbrg", "grbg")},
+    **{f"bayer_{pattern}16": (np.dtype(np.uint16), 1) for pattern in ("rggb", "bggr", "gbrg", "grbg")},
 }
 
-COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+# YUV 4:2:2 encodings -> OpenCV conversion (BT.601, video range, as cv_bridge converts them).
+_YUV422: dict[str, int] = {
+    "uyvy": cv2.COLOR_YUV2RGB_UYVY,
+    "yuv422": cv2.COLOR_YUV2RGB_UYVY,
+    "yuyv": cv2.COLOR_YUV2RGB_YUYV,
+    "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV,
+}
 
 # ROS Bayer encodings (8 and 16 bit) -> OpenCV demosaicing code, as cv_bridge maps them (OpenCV
 # names a pattern by its second row's first two pixels: ROS rggb is OpenCV's BayerBG).
@@ -44,6 +62,13 @@ _BAYER: dict[str, int] = {
     )
     for bits in (8, 16)
 }
+
+# The encodings a camera frame may have: those cv_bridge converts to rgb8.
+COLOUR_ENCODINGS = (
+    "rgb8", "bgr8", "rgba8", "bgra8", "mono8",
+    "rgb16", "bgr16", "rgba16", "bgra16", "mono16",
+    *_YUV422, *_BAYER,
+)  # fmt: skip
 
 
 def image_to_array(msg: Any) -> np.ndarray:
@@ -77,7 +102,12 @@ def image_to_array(msg: Any) -> np.ndarray:
 
 
 def image_to_rgb(msg: Any) -> np.ndarray:
-    """Decode a colour or mono Image to H×W×3 uint8 RGB (the network's input)."""
+    """Decode a camera frame to H×W×3 uint8 RGB (the network's input), as cv_bridge would to rgb8.
+
+    8 and 16-bit rgb/bgr/rgba/bgra/mono, Bayer mosaics (demosaiced by OpenCV) and YUV 4:2:2
+    (uyvy/yuv422, yuyv/yuv422_yuy2); 16-bit values are scaled by 255/65535 after the colour
+    conversion, as cv_bridge does.
+    """
     encoding = str(msg.encoding)
     if encoding not in COLOUR_ENCODINGS:
         raise InputError(
@@ -85,11 +115,17 @@ def image_to_rgb(msg: Any) -> np.ndarray:
             f"expected one of {list(COLOUR_ENCODINGS)}"
         )
     pixels = image_to_array(msg)
-    if encoding == "mono8":
-        return np.repeat(pixels[:, :, None], 3, axis=2)
+    if encoding in _BAYER:
+        return _to_rgb8(_demosaic(pixels, encoding))
+    if encoding in _YUV422:
+        if pixels.shape[1] % 2:
+            raise InputError(f"{encoding} image width {pixels.shape[1]} is odd; 4:2:2 pairs pixels")
+        return cv2.cvtColor(pixels, _YUV422[encoding])
+    if pixels.ndim == 2:
+        return _to_rgb8(np.repeat(pixels[:, :, None], 3, axis=2))
     if encoding.startswith("bgr"):
         pixels = pixels[:, :, 2::-1]
-    return np.ascontiguousarray(pixels[:, :, :3])
+    return _to_rgb8(pixels[:, :, :3])
 
 
 # The codecs of image_transport's compressed plugin (CompressedImage.format), as OpenCV decodes them.

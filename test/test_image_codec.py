@@ -104,8 +104,8 @@ def test_step_too_short_and_empty_image() -> None:
 
 def test_unsupported_encodings() -> None:
     """Unknown encodings list the supported ones; non-colour encodings are not frames."""
-    with pytest.raises(InputError, match=r"unsupported image encoding 'yuv422'; expected one of \["):
-        image_to_array(_msg(b"", "yuv422", 1, 1, 2))
+    with pytest.raises(InputError, match=r"unsupported image encoding 'nv12'; expected one of \["):
+        image_to_array(_msg(b"", "nv12", 1, 1, 2))
     with pytest.raises(InputError, match="frame encoding '32FC1' is not a colour encoding"):
         image_to_rgb(_msg(b"\0" * 4, "32FC1", 1, 1, 4))
     with pytest.raises(InputError, match="unsupported image encoding 'jpeg'"):
@@ -140,6 +140,93 @@ def test_array_to_fields_checks_layout() -> None:
         array_to_fields(RGB[:, :, 0], "rgb8")
     with pytest.raises(InputError, match="32FC2 needs a float32 array with 2 channel"):
         array_to_fields(np.zeros((2, 3, 2), np.float64), "32FC2")
+
+
+# --- the encodings cv_bridge converts: 16 bit, Bayer, YUV 4:2:2 ---------------------------------
+
+# 16-bit values and their 8-bit value as cv_bridge scales them (v × 255/65535 = v/257, rounded):
+# 128/257 = 0.498 → 0 and 129/257 = 0.502 → 1 (a shift by 8 bits would give 0 for both).
+WIDE = np.array([0, 128, 129, 25700, 65535], np.uint16)
+NARROW = np.array([0, 0, 1, 100, 255], np.uint8)
+
+
+@pytest.mark.parametrize("big", [0, 1])
+def test_mono16_scales_like_cv_bridge(big: int) -> None:
+    """mono16 (either byte order) → three equal channels of round(v/257)."""
+    data = WIDE.astype(">u2" if big else "<u2").tobytes()
+    rgb = image_to_rgb(_msg(data, "mono16", 1, 5, 10, big=big))
+    assert np.array_equal(rgb, np.repeat(NARROW[None, :, None], 3, axis=2))
+
+
+@pytest.mark.parametrize("encoding", ["rgb16", "bgr16", "rgba16", "bgra16"])
+def test_16_bit_colour_scales_like_cv_bridge(encoding: str) -> None:
+    """rgb16/bgr16/rgba16/bgra16: channel order as named, alpha dropped, round(v/257)."""
+    r, g, b = WIDE, WIDE[::-1], np.full(5, 257 * 7, np.uint16)
+    channels = [r, g, b] if encoding.startswith("rgb") else [b, g, r]
+    if encoding.endswith("a16"):
+        channels.append(np.full(5, 65535, np.uint16))
+    pixels = np.stack(channels, axis=-1)[None]  # 1×5×C
+    rgb = image_to_rgb(SimpleNamespace(**array_to_fields(pixels, encoding)))
+    expected = np.stack([NARROW, NARROW[::-1], np.full(5, 7, np.uint8)], axis=-1)[None]
+    assert rgb.dtype == np.uint8 and np.array_equal(rgb, expected)
+
+
+# A flat colour R=200, G=100, B=50 seen through each Bayer pattern: the 2×2 tile (top row, bottom
+# row) tiled to 4×4 (OpenCV demosaics from 3×3 up). Every pixel must come back (200, 100, 50); a
+# wrong pattern would swap R and B or mix G into them.
+BAYER_TILES = {
+    "rggb": [[200, 100], [100, 50]],
+    "bggr": [[50, 100], [100, 200]],
+    "gbrg": [[100, 50], [200, 100]],
+    "grbg": [[100, 200], [50, 100]],
+}
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("pattern", sorted(BAYER_TILES))
+def test_bayer_demosaics_a_flat_colour(pattern: str, bits: int) -> None:
+    """bayer_{rggb,bggr,gbrg,grbg}{8,16} → the flat colour exactly (16 bit: 257·v → v)."""
+    mosaic = np.tile(np.array(BAYER_TILES[pattern], np.uint16 if bits == 16 else np.uint8), (2, 2))
+    if bits == 16:
+        mosaic = mosaic * np.uint16(257)
+    encoding = f"bayer_{pattern}{bits}"
+    rgb = image_to_rgb(SimpleNamespace(**array_to_fields(mosaic, encoding)))
+    assert np.array_equal(rgb, np.full((4, 4, 3), (200, 100, 50), np.uint8))
+
+
+def test_bayer_too_small_is_refused() -> None:
+    """A lone 2×2 tile cannot be demosaiced by OpenCV: a clear error, not a black image."""
+    tile = np.array(BAYER_TILES["rggb"], np.uint8)
+    with pytest.raises(InputError, match=r"bayer_rggb8 image of 2×2 is too small to demosaic"):
+        image_to_rgb(SimpleNamespace(**array_to_fields(tile, "bayer_rggb8")))
+
+
+# One pixel pair in each byte order: (Y0, U, Y1, V) for yuyv, (U, Y0, V, Y1) for uyvy. BT.601 video
+# range, R = 1.164(Y−16) + 1.596(V−128), G = 1.164(Y−16) − 0.391(U−128) − 0.813(V−128),
+# B = 1.164(Y−16) + 2.018(U−128): Y 16 / 235 with U = V = 128 are black / white; Y 126 is
+# 1.164·110 = 128.04 → grey 128; Y 41, U 240, V 110 is R 29.1−28.7 → 0, G 29.1−43.8+14.6 → 0,
+# B 29.1+226.0 → 255: blue.
+YUV_PAIRS = [
+    ((16, 128, 235, 128), [[0, 0, 0], [255, 255, 255]]),
+    ((126, 128, 126, 128), [[128, 128, 128], [128, 128, 128]]),
+    ((41, 240, 41, 110), [[0, 0, 255], [0, 0, 255]]),
+]
+
+
+@pytest.mark.parametrize(("yuyv", "expected"), YUV_PAIRS)
+@pytest.mark.parametrize("encoding", ["yuyv", "yuv422_yuy2", "uyvy", "yuv422"])
+def test_yuv422_pixel_pairs(encoding: str, yuyv: tuple[int, ...], expected: list) -> None:
+    """yuyv/yuv422_yuy2 and uyvy/yuv422 (cv_bridge's YUV422 is UYVY) decode known pairs exactly."""
+    y0, u, y1, v = yuyv
+    data = bytes([y0, u, y1, v] if encoding in ("yuyv", "yuv422_yuy2") else [u, y0, v, y1])
+    rgb = image_to_rgb(_msg(data * 2, encoding, 2, 2, 4))  # two rows of the same pair
+    assert rgb.dtype == np.uint8 and np.array_equal(rgb, np.array([expected, expected], np.uint8))
+
+
+def test_yuv422_odd_width_is_refused() -> None:
+    """4:2:2 pairs pixels: an odd width is an error that says so."""
+    with pytest.raises(InputError, match="yuyv image width 3 is odd"):
+        image_to_rgb(_msg(b"\x80" * 6, "yuyv", 1, 3, 6))
 
 
 # --- building messages, stamps ------------------------------------------------------------------
