@@ -290,3 +290,97 @@ def test_info_and_module_entry_point(tmp_path: Path, make_frame: MakeFrame) -> N
     )  # fmt: skip
     assert "sequence 'dog', 2 frames" in result.stdout
     assert "/ground_truth/mask" in result.stdout and "amp_ros.source = davis" in result.stdout
+
+
+# --- CompressedImage frames (image_transport's compressed plugin) ----------------------------------
+
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+
+
+def _camera_bag(path: Path, frames: list[tuple[str, bytes]], storage: StoragePlugin) -> list[int]:
+    """A bag as a camera driver + image_transport + ``ros2 bag record`` leave it, written with the
+    rosbags library directly: CompressedImage on /camera/image_raw/compressed, no frame names,
+    log times a little after the header stamps. Returns the header stamps."""
+    store = typestore()
+    types = store.types
+    stamps = [1_750_000_000_000_000_000 + k * 33_333_333 for k in range(len(frames))]
+    with Writer(path, version=9, storage_plugin=storage) as writer:
+        conn = writer.add_connection(IMAGE_TOPIC + "/compressed", COMPRESSED, typestore=store)
+        for stamp, (fmt, data) in zip(stamps, frames):
+            sec, nanosec = divmod(stamp, 1_000_000_000)
+            header = types["std_msgs/msg/Header"](
+                stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
+                frame_id="camera_optical")
+            msg = types[COMPRESSED](header=header, format=fmt, data=np.frombuffer(data, np.uint8))
+            writer.write(conn, stamp + 2_000_000, store.serialize_cdr(msg, COMPRESSED))
+    return stamps
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    return cv2.imencode(".png", rgb[:, :, ::-1])[1].tobytes()
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def _decoded_jpeg(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+
+
+@pytest.mark.parametrize("storage", [StoragePlugin.MCAP, StoragePlugin.SQLITE3])
+def test_compressed_camera_bag_reads_like_a_raw_one(
+    tmp_path: Path, make_frame: MakeFrame, storage: StoragePlugin
+) -> None:
+    """A recorded bag of CompressedImage (png and jpeg, old and new format strings) is found
+    under the default image topic (+ "/compressed") and decodes to the frames."""
+    rgbs = [make_frame(H, W, seed=2, shift=(t, 0)) for t in range(4)]
+    jpeg = _jpeg(rgbs[3])
+    stamps = _camera_bag(tmp_path / "cam", [
+        ("rgb8; png compressed bgr8", _png(rgbs[0])), ("png", _png(rgbs[1])),
+        ("bgr8; png compressed bgr8", _png(rgbs[2])), ("jpeg", jpeg)], storage)  # fmt: skip
+    with FrameBag(tmp_path / "cam") as bag:
+        assert bag.image_topic == IMAGE_TOPIC + "/compressed" and bag.compressed and len(bag) == 4
+        frames = list(bag.frames())
+    assert [f.stamp_ns for f in frames] == stamps
+    assert [f.name for f in frames] == ["00000", "00001", "00002", "00003"]
+    for frame, rgb in zip(frames[:3], rgbs):
+        assert frame.rgb.dtype == np.uint8 and np.array_equal(frame.rgb, rgb)  # png: lossless
+    assert np.array_equal(frames[3].rgb, _decoded_jpeg(jpeg))  # jpeg: OpenCV's decode of it
+    assert all(f.flow is None and f.gt is None for f in frames)
+
+
+def test_corrupt_compressed_frame_is_a_clear_error(tmp_path: Path, make_frame: MakeFrame) -> None:
+    """A truncated PNG in a bag is a BagError naming the frame and the problem."""
+    good = _png(make_frame(H, W, seed=2))
+    _camera_bag(tmp_path / "cam", [("png", good), ("png", good[: len(good) // 2])],
+                StoragePlugin.MCAP)  # fmt: skip
+    frames = read_frames(tmp_path / "cam")
+    assert next(frames).name == "00000"
+    with pytest.raises(BagError, match=r"image of frame '00001': could not decode .* corrupt"):
+        next(frames)
+
+
+@pytest.mark.parametrize("image_format", ["png", "jpeg"])
+def test_from_davis_with_compressed_frames(
+    tmp_path: Path, make_frame: MakeFrame, image_format: str
+) -> None:
+    """amp-bag from-davis --image-format png|jpeg writes CompressedImage frames that read back
+    (png exactly) with their names, stamps and masks; `info` lists the compressed topic."""
+    root = _davis(tmp_path / "davis", make_frame)
+    out = tmp_path / "cat"
+    assert main(["from-davis", "--root", str(root), "--sequence", "cat", "--out", str(out),
+                 "--image-format", image_format, "--quiet"]) == 0  # fmt: skip
+    raw = davis_to_bag(root, "cat", tmp_path / "cat_raw")
+    with FrameBag(out) as bag:
+        assert bag.topics[IMAGE_TOPIC + "/compressed"] == COMPRESSED and IMAGE_TOPIC not in bag.topics
+    frames, raw_frames = list(read_frames(out)), list(read_frames(raw.path))
+    assert [(f.name, f.stamp_ns) for f in frames] == [(f.name, f.stamp_ns) for f in raw_frames]
+    for frame, expected in zip(frames, raw_frames):
+        if image_format == "png":
+            np.testing.assert_array_equal(frame.rgb, expected.rgb)
+        else:  # what image_transport's jpeg_quality 95 gives back
+            np.testing.assert_array_equal(frame.rgb, _decoded_jpeg(_jpeg(expected.rgb)))
+        assert (frame.gt is None) == (expected.gt is None)
+    with pytest.raises(ValueError, match=r"image_format must be one of \['raw', 'jpeg', 'png'\]"):
+        davis_to_bag(root, "cat", tmp_path / "x", image_format="webp")

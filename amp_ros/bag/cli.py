@@ -21,6 +21,7 @@ from amp_ros.bag.read import FrameBag
 from amp_ros.bag.write import (
     DEFAULT_FPS,
     FLOW_METHODS,
+    IMAGE_FORMATS,
     WrittenBag,
     davis_sequences,
     davis_to_bag,
@@ -82,6 +83,13 @@ def build_parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParse
             choices=FLOW_METHODS,
             default="none",
             help="precompute optical flow into /camera/flow (default none)",
+        )
+        cmd.add_argument(
+            "--image-format",
+            choices=IMAGE_FORMATS,
+            default="raw",
+            help="frames as raw rgb8 Images on /camera/image_raw (default) or as CompressedImage "
+            "(jpeg, png) on /camera/image_raw/compressed, as image_transport records them",
         )
         cmd.add_argument("--overwrite", action="store_true", help="replace existing bags")
         cmd.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -147,6 +155,7 @@ def _convert_dataset(args: argparse.Namespace) -> int:
             flow=args.flow,
             progress=not args.quiet,
             overwrite=args.overwrite,
+            image_format=args.image_format,
         )
         _report(written)
     return 0
@@ -162,6 +171,7 @@ def _convert_video(args: argparse.Namespace) -> int:
         flow=args.flow,
         progress=not args.quiet,
         overwrite=args.overwrite,
+        image_format=args.image_format,
     )
     _report(written)
     return 0

@@ -1,6 +1,9 @@
 """Read amp_ros bags (rosbag2, MCAP or sqlite3) frame by frame, without ROS.
 
-A frame is the ``/camera/image_raw`` image plus, matched by ``header.stamp``, its flow
+A frame is the ``/camera/image_raw`` image (sensor_msgs/Image in any encoding
+:func:`amp_ros.image_codec.image_to_rgb` takes, or sensor_msgs/CompressedImage as image_transport's
+compressed plugin writes it, e.g. on ``/camera/image_raw/compressed``) plus, matched by
+``header.stamp``, its flow
 (``/camera/flow``), ground-truth mask (``/ground_truth/mask``) and source frame name
 (``/camera/frame_name``). Each of those companions may be missing from the bag or from a frame.
 """
@@ -16,8 +19,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError
 from rosbags.typesys import Stores, get_typestore
 
-from amp_ros.errors import AmpError
-from amp_ros.image_codec import image_to_array, image_to_rgb, stamp_ns
+from amp_ros.errors import AmpError, InputError
+from amp_ros.image_codec import decode_compressed, image_to_array, image_to_rgb, stamp_ns
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -32,6 +35,8 @@ NAME_TOPIC = "/camera/frame_name"
 FRAME_ID = "camera"
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
+COMPRESSED_SUFFIX = "/compressed"  # image_transport's compressed topic: <image topic>/compressed
 STRING_TYPE = "std_msgs/msg/String"
 
 # Bag metadata custom_data keys written by amp_ros.bag.write.
@@ -103,7 +108,6 @@ class FrameBag:
         name_topic: str = NAME_TOPIC,
     ) -> None:
         self.path = bag_path(path)
-        self.image_topic = image_topic
         self._topics = {"flow": flow_topic, "gt": gt_topic, "name": name_topic}
         self._store = typestore()
         self._reader = Reader(self.path)
@@ -114,6 +118,9 @@ class FrameBag:
         self._connections: dict[str, list[Connection]] = {}
         for conn in self._reader.connections:
             self._connections.setdefault(conn.topic, []).append(conn)
+        if image_topic not in self._connections and image_topic + COMPRESSED_SUFFIX in self._connections:
+            image_topic += COMPRESSED_SUFFIX  # a camera recorded through image_transport
+        self.image_topic = image_topic
         if image_topic not in self._connections:
             available = sorted(self._connections)
             self.close()
@@ -121,18 +128,18 @@ class FrameBag:
                 f"bag {str(self.path)!r} has no topic {image_topic!r}; it has {available}"
             )
         expected = {
-            image_topic: IMAGE_TYPE,
-            flow_topic: IMAGE_TYPE,
-            gt_topic: IMAGE_TYPE,
-            name_topic: STRING_TYPE,
+            image_topic: (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE),
+            flow_topic: (IMAGE_TYPE,),
+            gt_topic: (IMAGE_TYPE,),
+            name_topic: (STRING_TYPE,),
         }
-        for topic, msgtype in expected.items():
+        for topic, msgtypes in expected.items():
             for conn in self._connections.get(topic, []):
-                if conn.msgtype != msgtype:
+                if conn.msgtype not in msgtypes:
                     self.close()
                     raise BagError(
                         f"topic {topic!r} in {str(self.path)!r} has type {conn.msgtype!r}, "
-                        f"expected {msgtype!r}"
+                        f"expected {' or '.join(map(repr, msgtypes))}"
                     )
 
     def __enter__(self) -> FrameBag:
@@ -171,6 +178,11 @@ class FrameBag:
         """The number of messages on ``topic`` (default: the image topic)."""
         conns = self._connections.get(topic or self.image_topic, [])
         return sum(conn.msgcount for conn in conns)
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the frames are sensor_msgs/CompressedImage (decoded to RGB when read)."""
+        return any(c.msgtype == COMPRESSED_IMAGE_TYPE for c in self._connections[self.image_topic])
 
     def __len__(self) -> int:
         return self.count()
@@ -232,7 +244,7 @@ class FrameBag:
     @staticmethod
     def _frame(stamp: int, image: Any, got: dict[str, Any], index: int) -> BagFrame:
         name = str(got["name"].data) if "name" in got else f"{index:05d}"
-        rgb = image_to_rgb(image)
+        rgb = frame_rgb(image, name)
         flow = image_to_array(got["flow"]) if "flow" in got else None
         if flow is not None and (flow.ndim != 3 or flow.shape[2] != 2):
             raise BagError(
@@ -248,6 +260,17 @@ class FrameBag:
                 )
             gt = np.where(gt_pixels > 0, 255, 0).astype(np.uint8)
         return BagFrame(stamp, name, rgb, flow, gt)
+
+
+def frame_rgb(image: Any, name: str = "") -> np.ndarray:
+    """A bag's frame message as H×W×3 uint8 RGB: a CompressedImage (it has ``format``) is
+    decoded, an Image converted; raises BagError naming the frame on bad pixels."""
+    try:
+        if hasattr(image, "format"):
+            return decode_compressed(str(image.format), bytes(image.data))
+        return image_to_rgb(image)
+    except InputError as err:
+        raise BagError(f"image of frame {name!r}: {err}") from err
 
 
 def read_frames(

@@ -2,7 +2,9 @@
 
 Every bag holds, per frame and all with the same stamp (header stamp = log time):
 
-* ``/camera/image_raw``  sensor_msgs/Image rgb8, frame_id "camera";
+* ``/camera/image_raw``  sensor_msgs/Image rgb8, frame_id "camera" (with ``image_format="jpeg"``
+  or ``"png"``: ``/camera/image_raw/compressed``, sensor_msgs/CompressedImage as
+  image_transport's compressed plugin writes it, format "rgb8; jpeg compressed bgr8");
 * ``/camera/frame_name`` std_msgs/String, the source frame name (e.g. "00000"), so that results
   can be written under the same names;
 * ``/camera/flow``       sensor_msgs/Image 32FC2 (with ``flow="dis"``): OpenCV DIS flow from the
@@ -28,6 +30,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from tqdm import tqdm
 
 from amp_ros.bag.read import (
+    COMPRESSED_IMAGE_TYPE,
+    COMPRESSED_SUFFIX,
     FLOW_TOPIC,
     FPS_KEY,
     FRAME_ID,
@@ -59,6 +63,10 @@ if TYPE_CHECKING:
 STAMP_START_NS = 1_700_000_000 * 1_000_000_000  # 2023-11-14T22:13:20Z, fixed for repeatability
 DEFAULT_FPS = 24.0
 FLOW_METHODS = ("none", "dis")
+IMAGE_FORMATS = ("raw", "jpeg", "png")
+# image_transport's compressed plugin defaults: jpeg_quality 95, png_level 3.
+_ENCODE_PARAMS = {"jpeg": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
+                  "png": (".png", [cv2.IMWRITE_PNG_COMPRESSION, 3])}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,25 @@ class _BagWriter:
         raw = self._store.serialize_cdr(msg, IMAGE_TYPE)
         self._writer.write(self._connection(topic, IMAGE_TYPE), stamp, raw)
 
+    def compressed(self, topic: str, stamp: int, rgb: np.ndarray, codec: str) -> None:
+        """Write an RGB frame as a sensor_msgs/CompressedImage (``codec`` jpeg or png) on
+        ``topic``, as image_transport's compressed plugin does: BGR pixels, format
+        "rgb8; <codec> compressed bgr8"."""
+        ext, params = _ENCODE_PARAMS[codec]
+        ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+        if not ok:
+            raise BagError(f"OpenCV could not encode a {rgb.shape} frame as {codec}")
+        sec, nanosec = divmod(stamp, 1_000_000_000)
+        header = self._types["std_msgs/msg/Header"](
+            stamp=self._types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
+            frame_id=FRAME_ID,
+        )
+        msg = self._types[COMPRESSED_IMAGE_TYPE](
+            header=header, format=f"rgb8; {codec} compressed bgr8", data=data.reshape(-1)
+        )
+        raw = self._store.serialize_cdr(msg, COMPRESSED_IMAGE_TYPE)
+        self._writer.write(self._connection(topic, COMPRESSED_IMAGE_TYPE), stamp, raw)
+
     def string(self, topic: str, stamp: int, text: str) -> None:
         """Write ``text`` as a std_msgs/String on ``topic``, logged at ``stamp``."""
         raw = self._store.serialize_cdr(self._types[STRING_TYPE](data=text), STRING_TYPE)
@@ -164,11 +191,15 @@ def write_bag(
     total: int | None = None,
     progress: bool = False,
     overwrite: bool = False,
+    image_format: str = "raw",
 ) -> WrittenBag:
-    """Write ``frames`` into a new MCAP bag at ``out`` (see the module docstring for topics)."""
+    """Write ``frames`` into a new MCAP bag at ``out`` (see the module docstring for topics);
+    ``image_format`` "jpeg" or "png" writes CompressedImage frames instead of raw rgb8."""
     out = Path(out)
     if flow not in FLOW_METHODS:
         raise ValueError(f"flow must be one of {list(FLOW_METHODS)}, got {flow!r}")
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"image_format must be one of {list(IMAGE_FORMATS)}, got {image_format!r}")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
     if out.exists():
@@ -192,7 +223,10 @@ def write_bag(
                 _check_frame(frame, shape)
                 shape = frame.rgb.shape
                 stamp = frame_stamp_ns(count, fps)
-                writer.image(IMAGE_TOPIC, stamp, frame.rgb, "rgb8")
+                if image_format == "raw":
+                    writer.image(IMAGE_TOPIC, stamp, frame.rgb, "rgb8")
+                else:
+                    writer.compressed(IMAGE_TOPIC + COMPRESSED_SUFFIX, stamp, frame.rgb, image_format)
                 writer.string(NAME_TOPIC, stamp, frame.name)
                 if compute_flow is not None:
                     if prev is None:
@@ -240,6 +274,7 @@ def _dataset_to_bag(
     flow: str,
     progress: bool,
     overwrite: bool,
+    image_format: str = "raw",
 ) -> WrittenBag:
     video = load_sequence(dataset, root, sequence)
     return write_bag(
@@ -252,6 +287,7 @@ def _dataset_to_bag(
         total=len(video.frames),
         progress=progress,
         overwrite=overwrite,
+        image_format=image_format,
     )
 
 
@@ -264,10 +300,11 @@ def davis_to_bag(
     flow: str = "none",
     progress: bool = False,
     overwrite: bool = False,
+    image_format: str = "raw",
 ) -> WrittenBag:
     """Convert one DAVIS sequence (frames and ground-truth masks) into a bag at ``out``."""
     return _dataset_to_bag("davis", root, sequence, out, fps=fps, flow=flow, progress=progress,
-                           overwrite=overwrite)  # fmt: skip
+                           overwrite=overwrite, image_format=image_format)  # fmt: skip
 
 
 def fbms_to_bag(
@@ -279,13 +316,14 @@ def fbms_to_bag(
     flow: str = "none",
     progress: bool = False,
     overwrite: bool = False,
+    image_format: str = "raw",
 ) -> WrittenBag:
     """Convert one FBMS-59 sequence into a bag; all objects of the sparse masks are foreground.
 
     ``root`` is a set folder or the FBMS-59 folder holding Trainingset/ and Testset/.
     """
     return _dataset_to_bag("fbms", root, sequence, out, fps=fps, flow=flow, progress=progress,
-                           overwrite=overwrite)  # fmt: skip
+                           overwrite=overwrite, image_format=image_format)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,6 +370,7 @@ def video_to_bag(
     flow: str = "none",
     progress: bool = False,
     overwrite: bool = False,
+    image_format: str = "raw",
 ) -> WrittenBag:
     """Convert a video file or an image folder into a bag (no ground truth).
 
@@ -368,4 +407,5 @@ def video_to_bag(
         total=total or None,
         progress=progress,
         overwrite=overwrite,
+        image_format=image_format,
     )
