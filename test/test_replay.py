@@ -227,3 +227,52 @@ def test_in_process_node_spun_by_the_replay(bag: Path, context: Context) -> None
         node.destroy_node()
     assert stats.masks_received == N
     assert len(flows) >= N - 1 and set(flows) == {W}  # the bag's flow went out too
+
+
+@pytest.mark.parametrize("transport", ["raw", "compressed"])
+def test_compressed_bag_replays_like_a_raw_one(
+    tmp_path: Path, make_frame: Callable[..., np.ndarray], context: Context, transport: str
+) -> None:
+    """A bag of PNG CompressedImages replays frame for frame like its raw frames, sent as rgb8
+    Images or (transport="compressed") as CompressedImages on <image topic>/compressed."""
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from amp_ros.image_codec import decode_compressed, image_to_rgb
+
+    rgbs = [make_frame(H, W, seed=5, shift=(t, 0)) for t in range(N)]
+    frames = [SourceFrame(f"c{t:02d}", rgb) for t, rgb in enumerate(rgbs)]
+    bag = write_bag(tmp_path / "packed", frames, sequence="packed", source="test",
+                    image_format="png").path  # fmt: skip
+    topics = {key: value.replace(PREFIX, f"{PREFIX}_{transport}") for key, value in TOPICS.items()}
+    node = rclpy.create_node(f"packed_vos_{transport}", context=context)
+    publisher = node.create_publisher(Image, topics["mask_topic"], 10)
+    formats: list[str] = []
+
+    def on_frame(msg: Image | CompressedImage) -> None:
+        if transport == "compressed":
+            formats.append(msg.format)
+            rgb = decode_compressed(msg.format, bytes(msg.data))
+        else:
+            rgb = image_to_rgb(msg)
+        mask = _expected_mask(rgb)
+        publisher.publish(Image(header=msg.header, height=mask.shape[0], width=mask.shape[1],
+                                encoding="mono8", step=mask.shape[1], data=mask.tobytes()))  # fmt: skip
+
+    if transport == "compressed":
+        node.create_subscription(CompressedImage, topics["image_topic"] + "/compressed", on_frame, 10)
+    else:
+        node.create_subscription(Image, topics["image_topic"], on_frame, 10)
+    masks: dict[str, np.ndarray] = {}
+    try:
+        stats = replay_bag(bag, lockstep=True, timeout=10.0, context=context, extra_nodes=[node],
+                           transport=transport, on_mask=lambda name, _, m: masks.setdefault(name, m),
+                           **topics)  # fmt: skip
+    finally:
+        node.destroy_node()
+    assert (stats.frames_sent, stats.masks_received) == (N, N)
+    assert list(masks) == [f.name for f in frames]
+    for frame in frames:
+        np.testing.assert_array_equal(masks[frame.name], _expected_mask(frame.rgb))
+    assert formats == (["rgb8; png compressed bgr8"] * N if transport == "compressed" else [])
+    with pytest.raises(ValueError, match=r"transport must be one of \['raw', 'compressed'\]"):
+        replay_bag(bag, transport="theora", context=context, **topics)

@@ -45,6 +45,13 @@ def add_replay_command(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--image-topic", default="/amp_vos/image")
     cmd.add_argument("--flow-topic", default="/amp_vos/flow")
     cmd.add_argument("--mask-topic", default="/amp_vos/mask")
+    cmd.add_argument(
+        "--transport",
+        choices=("raw", "compressed"),
+        default="raw",
+        help="send frames as rgb8 Images on --image-topic (default) or as lossless PNG "
+        "CompressedImages on <image-topic>/compressed (a node with image_transport:=compressed)",
+    )
     cmd.add_argument("--no-flow", action="store_true", help="do not send the bag's flow")
     cmd.add_argument(
         "--results",
@@ -116,6 +123,7 @@ def _replay(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             connect_timeout=args.connect_timeout,
             progress=not args.quiet,
+            transport=args.transport,
         )
         print(stats.summary())
     return 0

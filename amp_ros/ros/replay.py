@@ -2,9 +2,12 @@
 
 Protocol with the segmentation node (``amp_vos``):
 
-* frames go out on ``/amp_vos/image`` (sensor_msgs/Image rgb8) and, when the bag has flow, the
+* frames go out on ``/amp_vos/image`` (sensor_msgs/Image rgb8; with ``transport="compressed"``
+  on ``/amp_vos/image/compressed`` as sensor_msgs/CompressedImage, lossless PNG as
+  image_transport's compressed plugin writes it) and, when the bag has flow, the
   flow of the same frame on ``/amp_vos/flow`` (32FC2) just *before* the image; both keep the
   bag's ``header.stamp`` (frame_id "camera");
+* a bag's frames may be raw or compressed (:class:`amp_ros.bag.read.FrameBag` decodes them);
 * the node answers on ``/amp_vos/mask`` (mono8 0/255) with the input frame's header copied, which
   is how a mask is matched back to its frame;
 * publishers are reliable, keep-last 10, volatile (they match reliable and best-effort
@@ -28,17 +31,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 import rclpy
+from builtin_interfaces.msg import Time
 from rclpy.context import Context
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 from tqdm import tqdm
 
 from amp_ros.bag.read import (
+    COMPRESSED_SUFFIX,
     FRAME_ID,
     IMAGE_TYPE,
     NAME_TOPIC,
@@ -61,6 +68,7 @@ if TYPE_CHECKING:
 IMAGE_OUT_TOPIC = "/amp_vos/image"
 FLOW_OUT_TOPIC = "/amp_vos/flow"
 MASK_IN_TOPIC = "/amp_vos/mask"
+TRANSPORTS = ("raw", "compressed")
 
 QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -166,9 +174,15 @@ class _Replayer:
         recorder: _Recorder | None,
         on_mask: Callable[[str, int, np.ndarray], None] | None,
         extra_nodes: Sequence[Node],
+        transport: str = "raw",
     ) -> None:
         self.node = rclpy.create_node("amp_bag_replay", context=context)
-        self.image_pub = self.node.create_publisher(Image, image_topic, QOS)
+        self.compressed = transport == "compressed"
+        if self.compressed:
+            image_topic += COMPRESSED_SUFFIX
+            self.image_pub = self.node.create_publisher(CompressedImage, image_topic, QOS)
+        else:
+            self.image_pub = self.node.create_publisher(Image, image_topic, QOS)
         self.flow_pub = self.node.create_publisher(Image, flow_topic, QOS)
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
         self.mask_sub = self.node.create_subscription(
@@ -266,7 +280,23 @@ class _Replayer:
         if send_flow and frame.flow is not None:
             self.flow_pub.publish(self._msg(frame.flow, "32FC2", frame.stamp_ns))
         self.sent[frame.stamp_ns] = (frame.name, time.monotonic())
-        self.image_pub.publish(self._msg(frame.rgb, "rgb8", frame.stamp_ns))
+        if self.compressed:
+            self.image_pub.publish(self._compressed(frame.rgb, frame.stamp_ns))
+        else:
+            self.image_pub.publish(self._msg(frame.rgb, "rgb8", frame.stamp_ns))
+
+    @staticmethod
+    def _compressed(rgb: np.ndarray, stamp: int) -> CompressedImage:
+        """The frame as image_transport's compressed plugin sends it: PNG of the BGR pixels."""
+        ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_PNG_COMPRESSION, 1])  # fmt: skip
+        if not ok:
+            raise ReplayError(f"OpenCV could not encode a {rgb.shape} frame as png")
+        sec, nanosec = split_stamp(stamp)
+        header = Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=FRAME_ID)
+        msg = CompressedImage(header=header, format="rgb8; png compressed bgr8")
+        msg.data = data.tobytes()
+        return msg
 
     @staticmethod
     def _msg(array: np.ndarray, encoding: str, stamp: int) -> Image:
@@ -301,6 +331,7 @@ def replay_bag(
     extra_nodes: Sequence[Node] = (),
     on_mask: Callable[[str, int, np.ndarray], None] | None = None,
     progress: bool = False,
+    transport: str = "raw",
 ) -> ReplayStats:
     """Publish a bag's frames to the segmentation node and collect its masks.
 
@@ -311,7 +342,11 @@ def replay_bag(
     ``on_mask(name, stamp_ns, mask H×W uint8)``. ``sequence`` defaults to the bag's name.
     ``context``: an initialised rclpy Context to use (default: a private one, shut down after).
     ``extra_nodes``: nodes (e.g. an in-process segmentation node) spun by the replay's executor.
+    ``transport``: "raw" (rgb8 Images on ``image_topic``) or "compressed" (lossless PNG
+    CompressedImages on ``image_topic``/compressed, for a node subscribed through image_transport).
     """
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {list(TRANSPORTS)}, got {transport!r}")
     if not lockstep and not rate > 0:
         raise ValueError(f"rate must be positive, got {rate}")
     if not (timeout > 0 and connect_timeout > 0):
@@ -342,6 +377,7 @@ def replay_bag(
             recorder=recorder,
             on_mask=on_mask,
             extra_nodes=extra_nodes,
+            transport=transport,
         )
         has_flow = send_flow and frames_bag.has("flow")
         replayer.wait_for_graph(connect_timeout, flow=has_flow, mask=lockstep)
