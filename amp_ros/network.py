@@ -2,10 +2,11 @@
 
 Appearance (RGB frame) and motion (flow rendered as colour) streams: the paper's Wide-ResNet
 topology (a 3×3 conv, then pre-activation residual units in three groups, widths 128→256→512 ×
-``width``, a stride-2 unit at each change, output stride 8), or an ImageNet EfficientNet-Lite0
-for appearance. Their features are fused by element-wise multiplication at every group and a
-shared dilated trunk follows. The network is stateless: it returns the features of the head
-levels (stride 4, stride 8, the trunk), and the classes live in a proxy set outside it
+``width``, a stride-2 unit at each change, output stride 8), or for appearance a pretrained
+network: an ImageNet EfficientNet-Lite0, or the U²-Net(p) salient-object network. Their
+features are fused by element-wise multiplication at every group and a shared dilated trunk
+follows. The network is stateless: it returns the features of the head levels (stride 4,
+stride 8, the trunk), and the classes live in a proxy set outside it
 (:mod:`amp_ros.proxy_set`; :mod:`amp_ros.heads` in training).
 """
 
@@ -26,7 +27,7 @@ class NetworkConfig:
     """Architecture of a two-stream network and its heads; stored in every checkpoint's config."""
 
     width: float = 1.0
-    appearance: str = "wrn"  # "wrn" (the paper's) or "efficientnet_lite0" (ImageNet-initialised)
+    appearance: str = "wrn"  # one of APPEARANCES: the paper's WRN, or a pretrained network
     stem_channels: int = 64
     group_channels: tuple[int, int, int] = (128, 256, 512)
     group_blocks: tuple[int, int, int] = (3, 4, 4)
@@ -129,6 +130,36 @@ class EfficientNetAppearance(nn.Module):
         return [F.relu(project(f)) for project, f in zip(self.projections, levels)]
 
 
+class U2NetAppearance(nn.Module):
+    """U²-Net(p) appearance stream: its decoder features and saliency logit, projected to the WRN
+    widths at strides 2, 4 and 8 (stride 8 also sees stride 16, upsampled)."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        from amp_ros.u2net import U2Net
+
+        widths = [config.channels(c) for c in config.group_channels]
+        self.trunk = U2Net(config.appearance)
+        c2, c4, c8, c16 = self.trunk.feature_channels
+        inputs = (c2 + 1, c4 + 1, c8 + c16 + 1)  # + the saliency logit at each level
+        self.projections = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(i, w, 1, bias=False), nn.BatchNorm2d(w)) for i, w in zip(inputs, widths)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x: N×3×H×W → features at strides 2, 4, 8 (after BN-ReLU), like :class:`Stream`."""
+        (s2, s4, s8, s16), saliency = self.trunk.features(x)
+        s16 = F.interpolate(s16, size=s8.shape[-2:], mode="bilinear", align_corners=False)
+        levels = [s2, s4, torch.cat([s8, s16], dim=1)]
+        levels = [torch.cat([f, F.adaptive_avg_pool2d(saliency, f.shape[-2:])], dim=1) for f in levels]
+        return [F.relu(project(f)) for project, f in zip(self.projections, levels)]
+
+
+APPEARANCES = {"wrn": Stream, "efficientnet_lite0": EfficientNetAppearance, "u2netp": U2NetAppearance,
+               "u2net": U2NetAppearance}
+"""Appearance streams by name: the paper's WRN (from scratch) and the pretrained ones."""
+
+
 class TwoStreamNetwork(nn.Module):
     """Appearance × motion streams and a dilated trunk; returns the head-level features."""
 
@@ -136,9 +167,9 @@ class TwoStreamNetwork(nn.Module):
         super().__init__()
         self.config = config
         top = config.channels(config.group_channels[2])
-        if config.appearance not in ("wrn", "efficientnet_lite0"):
-            raise ValueError(f"unknown appearance stream {config.appearance!r}")
-        self.appearance = Stream(config) if config.appearance == "wrn" else EfficientNetAppearance(config)
+        if config.appearance not in APPEARANCES:
+            raise ValueError(f"unknown appearance stream {config.appearance!r}; one of {sorted(APPEARANCES)}")
+        self.appearance = APPEARANCES[config.appearance](config)
         self.motion = Stream(config)
         self.trunk = nn.Sequential(*(PreActUnit(top, top, dilation=d) for d in config.trunk_dilations))
         self.trunk_bn = nn.BatchNorm2d(top)
@@ -176,7 +207,8 @@ def two_stream_network(
     """Build the two-stream network; ``width`` scales every channel count (0.25 suits a CPU).
 
     ``appearance="efficientnet_lite0"`` swaps the appearance stream for an EfficientNet-Lite0
-    (load its ImageNet weights with :func:`amp_ros.efficientnet.load_imagenet_weights`).
+    (load its ImageNet weights with :func:`amp_ros.efficientnet.load_imagenet_weights`),
+    ``"u2netp"``/``"u2net"`` for a U²-Net(p) (weights: :func:`amp_ros.u2net.load_onnx_weights`).
     """
     config = NetworkConfig(
         width=width,
@@ -195,4 +227,7 @@ def build_heads(network: TwoStreamNetwork) -> ProxyHeads:
     return ProxyHeads(network.head_channels, config.class_names, scale=config.scale)
 
 
-__all__ = ["NetworkConfig", "PreActUnit", "Stream", "TwoStreamNetwork", "build_heads", "two_stream_network"]
+__all__ = [
+    "APPEARANCES", "NetworkConfig", "PreActUnit", "Stream", "TwoStreamNetwork", "U2NetAppearance",
+    "build_heads", "two_stream_network",
+]

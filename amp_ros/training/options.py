@@ -21,7 +21,7 @@ CROP_MULTIPLE = 8  # crop sides are multiples of the network's output stride
 MIN_CROP = 16  # smallest default crop side
 MIN_CROP_SIDE = 8  # smallest crop side accepted by --crop
 CROP_HEIGHT, CROP_WIDTH = 1 / 2, 7 / 8  # default crop as fractions of --max-side
-PATH_OPTIONS = ("out", "cache", "init")  # recorded portably (see run_state.portable_path)
+PATH_OPTIONS = ("out", "cache", "init", "init_motion")  # recorded portably (see run_state.portable_path)
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class Options:
     resume: bool
     val_stride: int
     init: str | None = None
+    init_motion: str | None = None
     episodes: int = 0
     episode_weight: float = 1.0
     support_zero_flow: float = 0.5
@@ -114,12 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--blocks", type=_int_tuple, default=(3, 4, 4),
                         help="residual units per group, e.g. 3,4,4")
     parser.add_argument("--appearance", choices=APPEARANCES, default="wrn",
-                        help="appearance stream: the paper's WRN from scratch, or an "
-                             "ImageNet-initialised EfficientNet-Lite0 (default: %(default)s)")
+                        help="appearance stream: the paper's WRN from scratch, an "
+                             "ImageNet-initialised EfficientNet-Lite0, or the salient-object "
+                             "U²-Netp / U²-Net (default: %(default)s)")
     parser.add_argument("--freeze-appearance", action=argparse.BooleanOptionalAction, default=None,
                         help="keep the pretrained appearance trunk fixed (weights and BatchNorm "
                              "statistics); its projections still train (default: on for "
-                             "efficientnet_lite0)")
+                             "a pretrained stream)")
     parser.add_argument("--max-side", type=int, default=256, help="training/inference size")
     parser.add_argument("--crop", type=_int_tuple, default=None,
                         help="training crop H,W (default: about max_side/2 × 7/8·max_side)")
@@ -139,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last")
     parser.add_argument("--init", default=None,
                         help="start from this checkpoint folder (fine-tuning) instead of scratch")
+    parser.add_argument("--init-motion", default=None,
+                        help="start the motion stream, trunk and heads from this checkpoint "
+                             "folder (same widths), the appearance stream from its pretrained "
+                             "weights")
     parser.add_argument("--episodes", type=int, default=0,
                         help="imprinting episodes per step (support/query frame pairs of one "
                              "sequence, amp_ros.training.episodes); 0 = supervised loss only "
@@ -169,9 +175,11 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         parser.error("--aux-weight × (number of auxiliary folders) must be below 1")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but torch sees no CUDA device")
-    if args.freeze_appearance and args.appearance != PRETRAINED:
+    if args.freeze_appearance and args.appearance not in PRETRAINED:
         parser.error("--freeze-appearance needs a pretrained appearance stream "
-                     f"(--appearance {PRETRAINED}); the WRN one starts from scratch")
+                     f"(--appearance {' / '.join(PRETRAINED)}); the WRN one starts from scratch")
+    if args.init and args.init_motion:
+        parser.error("--init and --init-motion exclude each other")
     return Options(
         data=tuple(str(Path(d)) for d in args.data),
         sequences=tuple(args.sequences) if args.sequences else None,
@@ -183,6 +191,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         weight_decay=args.weight_decay, warmup=args.warmup, aux_weight=args.aux_weight,
         paste_prob=args.paste_prob, camera_prob=args.camera_prob, seed=args.seed,
         cache=args.cache, resume=args.resume, val_stride=args.val_stride, init=args.init,
+        init_motion=args.init_motion,
         episodes=args.episodes, episode_weight=args.episode_weight,
         support_zero_flow=args.support_zero_flow, threads=args.threads,
     )

@@ -44,14 +44,15 @@ import cv2
 import numpy as np
 import torch
 
-from amp_ros.checkpoint import InputConfig, load_checkpoint, save_checkpoint
+from amp_ros.checkpoint import Checkpoint, InputConfig, load_checkpoint, save_checkpoint
 from amp_ros.errors import AmpError
+from amp_ros.models import resolve_checkpoint
 from amp_ros.network import two_stream_network
 from amp_ros.training import TrainingError
 from amp_ros.training.appearance import (
     PRETRAINED,
     freeze_appearance_trunk,
-    init_imagenet_appearance,
+    init_pretrained_appearance,
     portable_appearance_init,
 )
 from amp_ros.training.data import SequenceData, dataset_name, load_sequences
@@ -146,11 +147,30 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
             log(f"fine-tuning {options.init} ({model.config.appearance} appearance)")
         frozen = (options.freeze_appearance if options.freeze_appearance is not None
                   else model.config.appearance != "wrn")
-        if options.appearance == PRETRAINED and not options.init:
-            appearance_init = init_imagenet_appearance(model.network)
-            log(f"appearance: EfficientNet-Lite0, ImageNet weights {appearance_init['file']}")
+        if options.appearance in PRETRAINED and not options.init:
+            appearance_init = init_pretrained_appearance(model.network)
+            log(f"appearance: {options.appearance}, {appearance_init['weights']} weights "
+                f"{appearance_init['file']}")
+        if options.init_motion:
+            copied = copy_motion_trunk_heads(
+                model, load_checkpoint(resolve_checkpoint(options.init_motion), device=device))
+            log(f"motion stream, trunk and heads from {options.init_motion} ({copied} tensors)")
         setup = ModelSetup(model, frozen, appearance_init, None)
     return setup
+
+
+def copy_motion_trunk_heads(model: TrainingModel, source: Checkpoint) -> int:
+    """Copy the motion stream, the trunk and the heads of ``source`` into ``model`` (the
+    appearance streams may differ); returns the number of tensors copied."""
+    own = model.state_dict()
+    theirs = TrainingModel.from_checkpoint(source).state_dict()
+    shared = {k: v for k, v in theirs.items() if not k.startswith("network.appearance.")}
+    wrong = [k for k, v in shared.items() if k not in own or own[k].shape != v.shape]
+    if wrong:
+        raise TrainingError(f"--init-motion: the checkpoint's {wrong[0]} does not fit this network "
+                            "(same --width and --blocks needed)")
+    model.load_state_dict(shared, strict=False)
+    return len(shared)
 
 
 def train_step(model: TrainingModel, optimizer: torch.optim.Optimizer, source: SampleSource,
