@@ -62,6 +62,7 @@ class NodeProcess(node_process.NodeProcess):
     def __init__(
         self, *, domain_id: int, log_path: Path, params_file: Path | None = None, **parameters: object
     ):
+        """As the product's; ``parameters`` may also hold namespace, name, remap and env."""
         super().__init__(domain_id=domain_id, log_path=log_path, params_file=params_file,
                          omp_threads=1, **parameters)
 
@@ -154,7 +155,8 @@ class RosClient:
 
                 from amp_interfaces.srv import Forget
 
-                srv_type = {"/amp/teach": Teach, "/amp/forget": Forget, "/amp/reset": Trigger}[name]
+                kinds = {"amp/teach": Teach, "amp/forget": Forget, "amp/reset": Trigger}
+                srv_type = next(kind for tail, kind in kinds.items() if name.endswith(tail))
             self._clients[name] = self.node.create_client(srv_type, name)
         return self._clients[name]
 
@@ -198,6 +200,12 @@ class RosClient:
             time.sleep(0.05)
 
 
+def clean_exit_problems(log: str) -> list[str]:
+    """What must not be in the log of a node stopped by a signal (empty list: a clean stop)."""
+    bad = ("Traceback", "terminate called", "frame failed", "RCLError", "[ERROR]", "[FATAL]")
+    return [text for text in bad if text in log]
+
+
 # --- messages -------------------------------------------------------------------------------
 
 
@@ -218,7 +226,7 @@ def pixels(msg: Image) -> np.ndarray:
 
 
 def diagnostic_values(
-    msg: DiagnosticArray, name: str = f"{NODE_NAME}: segmentation"
+    msg: DiagnosticArray, name: str = f"/{NODE_NAME}: segmentation"
 ) -> dict[str, str] | None:
     """The key/values of the node's status in a /diagnostics message, None if it has none."""
     for status in msg.status:
@@ -238,10 +246,11 @@ class VosSession:
         from rclpy.qos import qos_profile_sensor_data
 
         self.client, self.node = client, node
-        self.image_pub = client.node.create_publisher(Image, f"/{NODE_NAME}/image", qos_profile_sensor_data)
-        self.flow_pub = client.node.create_publisher(Image, f"/{NODE_NAME}/flow", qos_profile_sensor_data)
-        self.outputs = {name: client.record(Image, f"/{NODE_NAME}/{name}") for name in outputs}
+        self.image_pub = client.node.create_publisher(Image, f"{node.fqn}/image", qos_profile_sensor_data)
+        self.flow_pub = client.node.create_publisher(Image, f"{node.fqn}/flow", qos_profile_sensor_data)
+        self.outputs = {name: client.record(Image, f"{node.fqn}/{name}") for name in outputs}
         self.diagnostics = client.record(DiagnosticArray, "/diagnostics")
+        self.status_name = f"{node.fqn}: segmentation"
         self._stamp = 1_000_000_000
 
     @property
@@ -281,7 +290,7 @@ class VosSession:
                         timeout: float = 15.0) -> dict[str, str]:
         """The values of the first /diagnostics message from now on that satisfies ``predicate``."""
         def matches(msg: DiagnosticArray) -> bool:
-            values = diagnostic_values(msg)
+            values = diagnostic_values(msg, self.status_name)
             return values is not None and predicate(values)
 
         found = self.diagnostics.wait_for(matches, timeout, since=time.monotonic())
@@ -289,6 +298,6 @@ class VosSession:
             last = self.diagnostics.snapshot()[-1:]
             raise AssertionError(
                 f"no matching diagnostics within {timeout} s; last: "
-                f"{diagnostic_values(last[0]) if last else None}"
+                f"{diagnostic_values(last[0], self.status_name) if last else None}"
             )
-        return diagnostic_values(found)
+        return diagnostic_values(found, self.status_name)

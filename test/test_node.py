@@ -237,10 +237,50 @@ def test_teach_adapt_forget_and_reset(vos: VosSession) -> None:
     assert classes(vos) == ["background", "object"]
 
 
+def _stamp_of(response: Teach.Response) -> int:
+    return response.stamp.sec * 1_000_000_000 + response.stamp.nanosec
+
+
+def test_teach_by_stamp_uses_the_kept_frame_with_the_masks_stamp(vos: VosSession) -> None:
+    """An empty image: the mask is applied to the kept frame stamped like the mask, and the reply
+    carries that stamp (stamp 0: the newest frame; with an image: the image's stamp). A stamp
+    that is not kept (too old, or never seen) is refused with the kept range."""
+    stamps = [stamp_ns(vos.segment(moving_square(index))) for index in range(32)]  # 30 are kept
+    try:
+        on_frame = vos.client.call("/amp/teach", Teach.Request(
+            label="cup", mask=image_msg(square_mask(20), "mono8", stamps[20])))
+        assert on_frame.success, on_frame.message
+        assert _stamp_of(on_frame) == stamps[20] and f"{stamps[20] // 10**9}." in on_frame.message
+
+        newest = vos.client.call("/amp/teach", teach_request("cup", square_mask(31)))
+        assert newest.success and _stamp_of(newest) == stamps[31], newest.message
+
+        given = vos.client.call("/amp/teach", Teach.Request(
+            label="cup", image=image_msg(moving_square(5), "rgb8", 123_000_000_456),
+            mask=image_msg(square_mask(5), "mono8")))
+        assert given.success and _stamp_of(given) == 123_000_000_456, given.message
+
+        for missing in (stamps[0], stamps[31] + 1):  # pushed out of the 30 kept / never processed
+            refused = vos.client.call("/amp/teach", Teach.Request(
+                label="cup", mask=image_msg(square_mask(0), "mono8", missing)))
+            assert not refused.success and refused.class_id == -1
+            assert "no kept frame is stamped" in refused.message, refused.message
+            last = f"{stamps[31] // 10**9}.{stamps[31] % 10**9:09d}"
+            assert "the last 30 processed frames, stamped " in refused.message, refused.message
+            assert f" … {last};" in refused.message, refused.message
+
+        wrong_size = vos.client.call("/amp/teach", Teach.Request(
+            label="cup", mask=image_msg(square_mask(30)[::2, ::2], "mono8", stamps[30])))
+        assert not wrong_size.success and "mask has shape (60, 80)" in wrong_size.message
+    finally:
+        vos.client.call("/amp/forget", Forget.Request(label="cup"))
+    assert classes(vos) == ["background", "object"]
+
+
 # --- 5: bad inputs --------------------------------------------------------------------------------
 
 BAD_FRAMES = {
-    "yuv422": raw_image("yuv422", HEIGHT, WIDTH, 2 * WIDTH, 2 * WIDTH * HEIGHT),
+    "32FC1": raw_image("32FC1", HEIGHT, WIDTH, 4 * WIDTH, 4 * WIDTH * HEIGHT),
     "16UC1": raw_image("16UC1", HEIGHT, WIDTH, 2 * WIDTH, 2 * WIDTH * HEIGHT),
     "short data": raw_image("rgb8", HEIGHT, WIDTH, 3 * WIDTH, 3 * WIDTH * HEIGHT - 7),
     "step too small": raw_image("rgb8", HEIGHT, WIDTH, WIDTH, WIDTH * HEIGHT),

@@ -69,7 +69,7 @@ def make_node(tiny_checkpoint: Path, tmp_path: Path) -> Iterator[Callable[..., V
     """Factory ``make_node(name=None, **parameters)`` → a VosNode (tiny checkpoint, own state_dir)."""
     made: list[tuple[Context, VosNode]] = []
 
-    def make(name: str | None = None, **parameters: object) -> VosNode:
+    def make(name: str | None = None, namespace: str | None = None, **parameters: object) -> VosNode:
         context = Context()
         rclpy.init(context=context, domain_id=DOMAIN)
         values = {"checkpoint": str(tiny_checkpoint), "state_dir": str(tmp_path / "state"), **parameters}
@@ -78,6 +78,8 @@ def make_node(tiny_checkpoint: Path, tmp_path: Path) -> Iterator[Callable[..., V
         }
         if name is not None:
             kwargs["cli_args"] = ["--ros-args", "-r", f"__node:={name}"]
+        if namespace is not None:
+            kwargs["namespace"] = namespace
         node = VosNode(**kwargs)
         made.append((context, node))
         return node
@@ -163,11 +165,35 @@ def test_diagnostics_warn_on_stale_input_and_dropped_frames(
     assert (status.level, status.message) == (DiagnosticStatus.WARN, "frames dropped"), status
 
 
+def test_diagnostics_warn_when_fps_is_below_the_input_rate(
+    make_node: Callable[..., VosNode], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames at 20 Hz into a pipeline that takes 0.2 s each: WARN "fps … below the input rate"
+    (with the input rate and fps among the values)."""
+    node = make_node()
+    step = node.pipeline.step
+
+    def slow_step(*args: object, **kwargs: object) -> object:
+        time.sleep(0.2)
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(node.pipeline, "step", slow_step)
+    start = time.monotonic()
+    for index in range(30):  # 1.5 s at 20 Hz
+        node.on_image(image_msg(frame(index % 3), "rgb8", stamp_ns=index + 1))
+        time.sleep(max(0.0, start + (index + 1) / 20 - time.monotonic()))
+    status = node.diagnostic_status()
+    values = values_of(status)
+    assert status.level == DiagnosticStatus.WARN and "below the input rate" in status.message, status
+    assert float(values["input_fps"]) > 10 and float(values["fps"]) < 9, values
+
+
 def test_diagnostics_status_is_named_after_the_node(make_node: Callable[..., VosNode]) -> None:
-    """The status name is "<node name>: segmentation" (diagnostic_updater's convention), so two
-    nodes (or a renamed one) are told apart on /diagnostics."""
-    assert make_node().diagnostic_status().name == "amp_vos: segmentation"
-    assert make_node("front_camera_vos").diagnostic_status().name == "front_camera_vos: segmentation"
+    """The status name is "<fully qualified node name>: segmentation" (diagnostic_updater's
+    convention with use_fqn), so two nodes (renamed, or in two namespaces) are told apart."""
+    assert make_node().diagnostic_status().name == "/amp_vos: segmentation"
+    assert make_node("front_camera_vos").diagnostic_status().name == "/front_camera_vos: segmentation"
+    assert make_node(namespace="/cam1").diagnostic_status().name == "/cam1/amp_vos: segmentation"
 
 
 def raw_image(encoding: str, height: int, width: int, bytes_per_pixel: int) -> Image:
@@ -185,12 +211,12 @@ def test_each_kind_of_rejection_is_logged_and_counted(
     capfd.readouterr()
     for _ in range(5):
         node.on_image(raw_image("rgb8", HEIGHT + 1, WIDTH, 3))
-    node.on_image(raw_image("yuv422", HEIGHT, WIDTH, 2))
+    node.on_image(raw_image("32FC1", HEIGHT, WIDTH, 4))
     node.on_flow(raw_image("32FC1", HEIGHT, WIDTH, 4))
     node.on_image(raw_image("rgb8", HEIGHT + 2, WIDTH, 3))  # the first kind again: still throttled
     err = capfd.readouterr().err
     assert err.count("exceeds max_image_pixels") == 1, err
-    assert err.count("frame rejected") == 2 and "yuv422" in err, err
+    assert err.count("frame rejected") == 2 and "'32FC1' is not a colour encoding" in err, err
     assert err.count("flow rejected: flow encoding must be 32FC2") == 1, err
     assert values_of(node.diagnostic_status())["inputs_rejected"] == "8"
 

@@ -2,8 +2,9 @@
 through the real ``amp_vos`` node running in its own process.
 
 With ``--teach-first-frame`` the first frame is replayed alone, ``/amp/teach`` is called with its
-ground truth (empty image: the frame the node processed last) and the rest is replayed while
-``~/labels`` is recorded; the taught class is forgotten again before the next sequence.
+ground truth (empty image, the mask stamped like the replayed frame: the node teaches on the frame
+it kept under that stamp) and the rest is replayed while ``~/labels`` is recorded; the taught
+class is forgotten again before the next sequence.
 
 The node computes its own flow from the same frames as :func:`amp_ros.runner.run_offline`, so
 both runners give the same masks. :data:`RUNNERS` is the runner table of ``amp-eval``.
@@ -73,10 +74,17 @@ def _reset(node: rclpy.node.Node, context: Context) -> None:
     _call(node, context, Trigger, "/amp/reset", Trigger.Request())
 
 
-def _teach(node: rclpy.node.Node, context: Context, mask: np.ndarray) -> int:
-    """Teach class TAUGHT_LABEL on the node's last processed frame (empty image); its id."""
-    request = Teach.Request(label=TAUGHT_LABEL, mask=image_msg(mask.astype(np.uint8) * 255, "mono8"))
-    return int(_call(node, context, Teach, "/amp/teach", request).class_id)
+def _teach(node: rclpy.node.Node, context: Context, mask: np.ndarray, stamp_ns: int) -> int:
+    """Teach class TAUGHT_LABEL on the frame the node processed with stamp ``stamp_ns`` (empty
+    image, the mask stamped like the frame); its id."""
+    request = Teach.Request(
+        label=TAUGHT_LABEL, mask=image_msg(mask.astype(np.uint8) * 255, "mono8", stamp_ns=stamp_ns)
+    )
+    response = _call(node, context, Teach, "/amp/teach", request)
+    used = response.stamp.sec * 1_000_000_000 + response.stamp.nanosec
+    if used != stamp_ns:
+        raise NodeRunError(f"/amp/teach used the frame stamped {used}, not {stamp_ns}")
+    return int(response.class_id)
 
 
 def _forget(node: rclpy.node.Node, context: Context) -> None:
@@ -145,7 +153,7 @@ def run_via_ros(
                                             results_dir=masks_dir, sequence=sequence.name,
                                             context=context, timeout=120.0, progress=progress)
                     else:  # the frame before was taught: record the taught class's labels
-                        class_id = _teach(node, context, teach_mask)
+                        class_id = _teach(node, context, teach_mask, replay.frames[-1].stamp_ns)
                         replay = replay_bag(
                             bag, lockstep=True, send_flow=False, mask_topic=LABELS_TOPIC,
                             sequence=sequence.name, context=context, timeout=120.0,

@@ -1,54 +1,84 @@
 """The ``amp_vos`` node: camera frames (+ optional flow) in, moving-object masks out.
 
-A thin adapter over :class:`amp_ros.pipeline.Pipeline`. Subscription callbacks only offer the
-newest frame/flow pair to a :class:`~amp_ros.latest_frame.LatestFrameWorker`, whose thread
-segments it and publishes, so a slow pipeline drops stale frames (counted) instead of building a
-queue. The parameters are declared from :class:`~amp_ros.ros.node_config.NodeConfig`.
+A thin adapter over :class:`amp_ros.pipeline.Pipeline`, as a managed (lifecycle) node: configure
+loads the model and restores the taught classes, activate subscribes to the camera and starts the
+worker, deactivate releases the camera, cleanup frees the model. With ``autostart`` (the default)
+it configures and activates itself at start. Subscription callbacks only offer the newest
+frame/flow pair to a :class:`~amp_ros.latest_frame.LatestFrameWorker`, whose thread segments it
+and publishes, so a slow pipeline drops stale frames (counted) instead of building a queue. The
+parameters are declared from :class:`~amp_ros.ros.node_config.NodeConfig`.
 """
 
 from __future__ import annotations
 
-import re
+import os
 import signal
+import sys
 import threading
-import time
-import traceback
-from dataclasses import replace
-from typing import Any
 
-import numpy as np
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (
+# Run as the program (``python -m amp_ros.ros.node`` or the ``vos_node`` script): catch SIGINT and
+# SIGTERM before the heavy imports below (seconds), so a signal while starting stops the node
+# cleanly instead of raising KeyboardInterrupt inside an import. ``main`` takes the flag over.
+_EARLY_STOP = threading.Event()
+if __name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "vos_node":
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signum, lambda *_: _EARLY_STOP.set())
+
+import re  # noqa: E402  (after the early signal handlers, on purpose)
+import time  # noqa: E402
+import traceback  # noqa: E402
+from collections import deque  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
+from typing import Any  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import rclpy  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
+from rcl_interfaces.msg import (  # noqa: E402
     FloatingPointRange,
     IntegerRange,
     ParameterDescriptor,
     SetParametersResult,
 )
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import Image
-from std_srvs.srv import Trigger
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup  # noqa: E402
+from rclpy.exceptions import ParameterException  # noqa: E402
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor  # noqa: E402
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from rclpy.qos_overriding_options import QoSOverridingOptions  # noqa: E402
+from rclpy.signals import SignalHandlerOptions  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 
-from amp_interfaces.srv import Forget, Teach
-from amp_ros.class_store import ClassStore
-from amp_ros.errors import AmpError, InputError
-from amp_ros.image_codec import image_to_array, image_to_rgb, stamp_ns
-from amp_ros.latest_frame import LatestFrameWorker
-from amp_ros.models import resolve_checkpoint
-from amp_ros.overlay import render_overlay
-from amp_ros.pipeline import Pipeline
-from amp_ros.ros.messages import image_msg
-from amp_ros.ros.node_config import NODE_NAME, PARAMETERS, NodeConfig
-from amp_ros.setting_fields import Setting, build, check
-from amp_ros.stamp_sync import StampPairer
+from amp_interfaces.srv import Forget, Teach  # noqa: E402
+from amp_ros.class_store import ClassStore  # noqa: E402
+from amp_ros.errors import AmpError, InputError  # noqa: E402
+from amp_ros.image_codec import (  # noqa: E402
+    decode_compressed,
+    image_to_array,
+    image_to_rgb,
+    split_stamp,
+    stamp_ns,
+)
+from amp_ros.inference import shrink_frame  # noqa: E402
+from amp_ros.latest_frame import LatestFrameWorker  # noqa: E402
+from amp_ros.models import resolve_checkpoint  # noqa: E402
+from amp_ros.overlay import render_overlay  # noqa: E402
+from amp_ros.pipeline import Pipeline  # noqa: E402
+from amp_ros.ros.messages import image_msg  # noqa: E402
+from amp_ros.ros.node_config import NODE_NAME, PARAMETERS, NodeConfig, state_dir_of  # noqa: E402
+from amp_ros.setting_fields import Setting, build, check  # noqa: E402
+from amp_ros.stamp_sync import StampPairer  # noqa: E402
 
 # A frame to process: (header, frame, flow or None, arrival time).
 Frame = tuple[Any, np.ndarray, np.ndarray | None, float]
+
+OUTPUTS = ("mask", "labels", "probability", "overlay")
+"""The node's image outputs, published on ``~/<name>``."""
+
+SERVICE_NAMES = {"teach": "amp/teach", "forget": "amp/forget", "reset": "amp/reset"}
+"""Relative service names: /amp/... for a node in the root namespace, /<ns>/amp/... otherwise."""
 
 STALE_AFTER = 5.0
 """Seconds without a frame on ``~/image`` after which /diagnostics warns that input is stale."""
@@ -60,6 +90,12 @@ frame, DIS fallback); each kind is throttled on its own, the skipped ones are co
 RECENT = 5.0
 """Seconds for which a dropped frame, rejected input or failed frame keeps /diagnostics at WARN
 (drops, rejections) or ERROR (failures)."""
+
+RATE_WINDOW = 5.0
+"""Seconds over which the input rate and the processing rate (fps) are measured."""
+
+SLOWER_THAN_INPUT = 0.9
+"""/diagnostics warns when fps is below this fraction of the input rate."""
 
 
 def parameter_descriptor(item: Setting) -> ParameterDescriptor:
@@ -76,64 +112,243 @@ def parameter_descriptor(item: Setting) -> ParameterDescriptor:
     return descriptor
 
 
-class VosNode(Node):
-    """Online AMP video object segmentation as a ROS 2 node."""
+def _stamp_text(stamp: int) -> str:
+    sec, nanosec = split_stamp(stamp)
+    return f"{sec}.{nanosec:09d}"
+
+
+@dataclass(frozen=True)
+class KeptFrame:
+    """A processed frame kept for teaching by stamp, at the processing size (memory: at most
+    the network's input per frame, whatever the camera's resolution)."""
+
+    stamp: int
+    small: np.ndarray  # h×w×3 uint8 RGB, as the network saw it
+    size: tuple[int, int]  # the frame's H, W (masks come at this size)
+
+
+def _fit_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A 0/255 mask resized to ``size`` (h, w): pixels at least half covered by the object, or
+    every partly covered one when that would lose a small object altogether."""
+    if mask.shape == size:
+        return mask
+    covered = cv2.resize((mask != 0).astype(np.uint8) * 255, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    fitted = covered >= 128
+    if not fitted.any():
+        fitted = covered > 0
+    return fitted.astype(np.uint8) * 255
+
+
+class VosNode(LifecycleNode):
+    """Online AMP video object segmentation as a managed ROS 2 node."""
 
     def __init__(self, **kwargs: object):
         self._closing = False  # set by stop_processing (the node is stopping)
+        self._worker: LatestFrameWorker[Frame] | None = None
         super().__init__(NODE_NAME, **kwargs)
         for item in PARAMETERS:
             self.declare_parameter(item.name, item.default, parameter_descriptor(item))
         values = {item.name: self.get_parameter(item.name).value for item in PARAMETERS}
         check(PARAMETERS, values)
         self._config: NodeConfig = build(NodeConfig, values)
-
-        self.pipeline = self._load_pipeline()
-        self._pipeline_lock = threading.Lock()
-        self._store = ClassStore(self._config.state_dir)
-        self._restore_taught_classes()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
+        self.pipeline: Pipeline | None = None  # loaded by configure, freed by cleanup
+        self._store: ClassStore | None = None
+        self._pipeline_lock = threading.Lock()
+        self._kept: deque[KeptFrame] = deque(maxlen=max(1, self._config.teach_frames))
         self._pairer: StampPairer[tuple[object, np.ndarray], np.ndarray] = StampPairer(
             int(self._config.slop * 1e9)
         )
         self._last_flow_time = -float("inf")
         # Counters, updated from the input callbacks, the worker and the services: under _stats_lock.
         self._stats_lock = threading.Lock()
-        self._stats = {"processed": 0, "rejected": 0, "failed": 0, "flow_fallbacks": 0, "latency": 0.0}
+        self._stats = {"processed": 0, "rejected": 0, "failed": 0, "flow_fallbacks": 0, "latency": 0.0,
+                       "dropped_before": 0}
         self._logged: dict[str, tuple[float, int]] = {}  # kind → (last logged, skipped since)
-        self._last_input = time.monotonic()  # the last message on ~/image (start: node start)
+        self._last_input = time.monotonic()  # the last message on ~/image (start: activation)
         self._seen: dict[str, int] = {}  # counts at the last /diagnostics status
         self._changed: dict[str, float] = {}  # when each count last grew (monotonic)
-        self._fps_window: list[float] = []
+        self._fps_window: deque[float] = deque()  # publish times (monotonic) within RATE_WINDOW
+        self._input_window: deque[float] = deque()  # ~/image arrival times within RATE_WINDOW
         self._flow_source_used = "none"
-        self._worker: LatestFrameWorker[Frame] = LatestFrameWorker(self._handle, name="amp_vos_worker")
+        self._inputs: list[Any] = []  # camera (and flow) subscriptions while active
+        self._outputs: dict[str, Any] = {}  # lifecycle publishers while configured
+        self._amp_services: list[Any] = []  # teach/forget/reset while configured
+        self._input_group = MutuallyExclusiveCallbackGroup()
+        self._service_group = MutuallyExclusiveCallbackGroup()
+        self._transition_error: BaseException | None = None
+        self._autostarting = False
 
-        qos = qos_profile_sensor_data if self._config.qos == "sensor_data" else QoSProfile(
-            depth=5, reliability=ReliabilityPolicy.RELIABLE
-        )
-        inputs = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(Image, "~/image", self.on_image, qos, callback_group=inputs)
-        self.create_subscription(Image, "~/flow", self.on_flow, qos, callback_group=inputs)
-        out_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        self.mask_pub = self.create_publisher(Image, "~/mask", out_qos)
-        self.labels_pub = self.create_publisher(Image, "~/labels", out_qos)
-        self.probability_pub = self.create_publisher(Image, "~/probability", out_qos)
-        self.overlay_pub = self.create_publisher(Image, "~/overlay", out_qos)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-
-        services = MutuallyExclusiveCallbackGroup()
-        self.create_service(Teach, "/amp/teach", self.on_teach, callback_group=services)
-        self.create_service(Forget, "/amp/forget", self.on_forget, callback_group=services)
-        self.create_service(Trigger, "/amp/reset", self.on_reset, callback_group=services)
         self.create_timer(self._config.diagnostics_period, self.publish_diagnostics)
+        if self._config.autostart:
+            try:
+                self._autostart()
+            except BaseException:
+                self.destroy_node()
+                raise
 
-        self._worker.start()
+    @property
+    def config(self) -> NodeConfig:
+        """The node's current settings."""
+        return self._config
+
+    @property
+    def state(self) -> str:
+        """The lifecycle state's label: unconfigured, inactive, active, finalized (or a transition)."""
+        return self._state_machine.current_state[1]
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def _autostart(self) -> None:
+        """Configure and activate now; the error that failed a transition is raised."""
+        self._autostarting = True
+        try:
+            for name, trigger in (("configure", self.trigger_configure), ("activate", self.trigger_activate)):
+                self._transition_error = None
+                if trigger() != TransitionCallbackReturn.SUCCESS:
+                    error = self._transition_error
+                    raise error if error is not None else AmpError(f"{name} failed")
+        finally:
+            self._autostarting = False
+
+    def _transition(self, name: str, action: Any) -> TransitionCallbackReturn:
+        """Run a transition's ``action``; any exception fails the transition (the node stays in
+        its previous state, what the action made is undone by it) and is logged: one line for a
+        start-up error (bad parameter, missing model), the traceback for anything else. While
+        autostarting, the error is raised by :meth:`_autostart` instead of logged."""
+        try:
+            action()
+        except Exception as err:
+            self._transition_error = err
+            if not self._autostarting:
+                if isinstance(err, STARTUP_ERRORS):
+                    self.get_logger().error(f"{name} failed: {err}")
+                else:
+                    self.get_logger().error(f"{name} failed:\n{traceback.format_exc().rstrip()}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model, restore the taught classes, create the outputs and the services."""
+        return self._transition("configure", self._configure)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Enable the outputs, subscribe to the camera (and flow), start the worker."""
+        result = super().on_activate(state)  # the lifecycle publishers publish from now on
+        if result != TransitionCallbackReturn.SUCCESS:
+            return result
+        result = self._transition("activate", self._activate)
+        if result != TransitionCallbackReturn.SUCCESS:
+            super().on_deactivate(state)
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the camera: unsubscribe, stop the worker (a frame in progress finishes)."""
+        result = self._transition("deactivate", self._deactivate)
+        super().on_deactivate(state)
+        return result
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Remove the outputs and services and free the model."""
+        return self._transition("cleanup", self._cleanup)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything, from whichever state the node is in."""
+        self._closing = True
+        self._transition("shutdown", self._deactivate)
+        super().on_deactivate(state)
+        return self._transition("shutdown", self._cleanup)
+
+    def _configure(self) -> None:
+        config = self._config
+        try:
+            pipeline = self._load_pipeline(config)
+            store = ClassStore(state_dir_of(config, self.get_fully_qualified_name()))
+            with self._pipeline_lock:
+                self.pipeline, self._store = pipeline, store
+                self._kept.clear()
+            self._restore_taught_classes()
+            out_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+            for name in OUTPUTS:
+                self._outputs[name] = self.create_lifecycle_publisher(
+                    Image, f"~/{name}", out_qos,
+                    qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+                )
+            handlers = {"teach": (Teach, self.on_teach), "forget": (Forget, self.on_forget),
+                        "reset": (Trigger, self.on_reset)}
+            for key, (kind, handler) in handlers.items():
+                self._amp_services.append(
+                    self.create_service(kind, SERVICE_NAMES[key], handler, callback_group=self._service_group)
+                )
+        except BaseException:
+            self._cleanup()
+            raise
         self.get_logger().info(
-            f"ready: checkpoint {self.pipeline.checkpoint.path}, device {self._device()}, "
-            f"flow_source {self._config.flow_source}, qos {self._config.qos}, "
-            f"taught classes {sorted(self.pipeline.taught_classes)}"
+            f"configured: checkpoint {pipeline.checkpoint.path}, device {self._device()}, "
+            f"state_dir {store.directory}, taught classes {sorted(pipeline.taught_classes)}"
         )
+
+    def _activate(self) -> None:
+        config = self._config
+        try:
+            with self._stats_lock:
+                self._stats["dropped_before"] += self._pairer.dropped
+            self._pairer = StampPairer(int(config.slop * 1e9))
+            self._last_flow_time = -float("inf")
+            self._last_input = time.monotonic()
+            self._closing = False
+            worker: LatestFrameWorker[Frame] = LatestFrameWorker(self._handle, name="amp_vos_worker")
+            self._worker = worker.start()
+            qos = qos_profile_sensor_data if config.qos == "sensor_data" else QoSProfile(
+                depth=5, reliability=ReliabilityPolicy.RELIABLE
+            )
+            overrides = QoSOverridingOptions.with_default_policies()
+            image_topic = self.resolve_topic_name("~/image")  # after remapping
+            if config.image_transport == "compressed":
+                image_topic += "/compressed"  # image_transport's name for the compressed stream
+                self._inputs.append(self.create_subscription(
+                    CompressedImage, image_topic, self.on_compressed, qos,
+                    callback_group=self._input_group, qos_overriding_options=overrides,
+                ))
+            else:
+                self._inputs.append(self.create_subscription(
+                    Image, "~/image", self.on_image, qos,
+                    callback_group=self._input_group, qos_overriding_options=overrides,
+                ))
+            self._inputs.append(self.create_subscription(
+                Image, "~/flow", self.on_flow, qos, callback_group=self._input_group,
+                qos_overriding_options=overrides,
+            ))
+        except BaseException:
+            self._deactivate()
+            raise
+        self.get_logger().info(
+            f"active: {image_topic} ({config.image_transport}, qos {config.qos}), "
+            f"flow_source {config.flow_source}"
+        )
+
+    def _deactivate(self) -> None:
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop(timeout=STOP_TIMEOUT)
+            with self._stats_lock:
+                self._stats["dropped_before"] += worker.dropped
+
+    def _cleanup(self) -> None:
+        for service in self._amp_services:
+            self.destroy_service(service)
+        self._amp_services = []
+        for publisher in self._outputs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._outputs = {}
+        with self._pipeline_lock:  # a service call in flight finishes first
+            self.pipeline, self._store = None, None
+            self._kept.clear()
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -145,16 +360,16 @@ class VosNode(Node):
             return "cuda" if torch.cuda.is_available() else "cpu"
         return device
 
-    def _load_pipeline(self) -> Pipeline:
-        if self._config.threads > 0:
+    def _load_pipeline(self, config: NodeConfig) -> Pipeline:
+        if config.threads > 0:
             import torch
 
-            torch.set_num_threads(self._config.threads)
-        path = resolve_checkpoint(self._config.checkpoint)
-        pipeline = Pipeline.from_checkpoint(path, device=self._device(), config=self._config.pipeline)
-        if self._config.max_side:
+            torch.set_num_threads(config.threads)
+        path = resolve_checkpoint(config.checkpoint)
+        pipeline = Pipeline.from_checkpoint(path, device=self._device(), config=config.pipeline)
+        if config.max_side:
             checkpoint = pipeline.checkpoint
-            checkpoint.input = replace(checkpoint.input, max_side=self._config.max_side)
+            checkpoint.input = replace(checkpoint.input, max_side=config.max_side)
         return pipeline
 
     def _restore_taught_classes(self) -> None:
@@ -166,8 +381,9 @@ class VosNode(Node):
             self.get_logger().error(f"taught classes not restored: {err}")
 
     def _on_set_parameters(self, parameters: list) -> SetParametersResult:
+        names = {item.name for item in PARAMETERS}
         values = {item.name: self.get_parameter(item.name).value for item in PARAMETERS}
-        values.update({p.name: p.value for p in parameters})
+        values.update({p.name: p.value for p in parameters if p.name in names})
         try:
             check(PARAMETERS, values)
             config = build(NodeConfig, values)
@@ -175,7 +391,8 @@ class VosNode(Node):
             return SetParametersResult(successful=False, reason=str(err))
         with self._pipeline_lock:
             self._config = config
-            self.pipeline.config = config.pipeline
+            if self.pipeline is not None:
+                self.pipeline.config = config.pipeline
             self._pairer.slop_ns = int(config.slop * 1e9)
         return SetParametersResult(successful=True)
 
@@ -183,26 +400,57 @@ class VosNode(Node):
 
     def on_image(self, msg: Image) -> None:
         """Decode a camera frame and offer it for processing (alone or paired with flow)."""
-        self._last_input = time.monotonic()
+        self._arrived()
         try:
-            self._on_image(msg)
+            try:
+                self._check_size("frame", msg)
+                frame = image_to_rgb(msg)
+            except InputError as err:
+                self._reject(f"frame rejected: {err}")
+                return
+            self._take_frame(msg.header, frame)
         except Exception as err:  # an exception would end spin(): count, log, go on
             self._frame_failed(err)
 
-    def _on_image(self, msg: Image) -> None:
+    def on_compressed(self, msg: CompressedImage) -> None:
+        """Decode a sensor_msgs/CompressedImage frame (image_transport's compressed stream)."""
+        self._arrived()
         try:
-            self._check_size("frame", msg)
-            frame = image_to_rgb(msg)
-        except InputError as err:
-            self._reject(f"frame rejected: {err}")
-            return
+            try:
+                limit = self._config.max_image_pixels
+                if len(msg.data) > 4 * limit + 65536:  # more than any codec needs for that many pixels
+                    raise InputError(
+                        f"compressed frame of {len(msg.data)} bytes is too large for max_image_pixels {limit}"
+                    )
+                frame = decode_compressed(msg.format, bytes(msg.data))
+                if frame.shape[0] * frame.shape[1] > limit:
+                    raise InputError(
+                        f"frame {frame.shape[1]}×{frame.shape[0]} exceeds max_image_pixels {limit}"
+                    )
+            except InputError as err:
+                self._reject(f"frame rejected: {err}")
+                return
+            self._take_frame(msg.header, frame)
+        except Exception as err:  # an exception would end spin(): count, log, go on
+            self._frame_failed(err)
+
+    def _arrived(self) -> None:
+        now = time.monotonic()
+        self._last_input = now
+        with self._stats_lock:
+            self._input_window.append(now)
+            while self._input_window and now - self._input_window[0] > RATE_WINDOW:
+                self._input_window.popleft()
+
+    def _take_frame(self, header: Any, frame: np.ndarray) -> None:
+        """Offer a decoded frame: paired with its flow when flow comes from ~/flow, else alone."""
         if self._use_flow_topic():
-            pair = self._pairer.add_first(stamp_ns(msg.header), (msg.header, frame))
+            pair = self._pairer.add_first(stamp_ns(header), (header, frame))
             if pair is not None:
                 _, (header, frame), flow = pair
                 self._offer_pair(header, frame, flow)
         else:
-            self._offer(msg.header, frame, None)
+            self._offer(header, frame, None)
 
     def on_flow(self, msg: Image) -> None:
         """Decode a 32FC2 flow field and pair it with its frame."""
@@ -305,7 +553,9 @@ class VosNode(Node):
         (logger.error if error else logger.warning)(message)
 
     def _offer(self, header: object, frame: np.ndarray, flow: np.ndarray | None) -> None:
-        self._worker.offer((header, frame, flow, time.monotonic()))
+        worker = self._worker
+        if worker is not None:  # None: deactivated while this callback ran
+            worker.offer((header, frame, flow, time.monotonic()))
 
     # --- processing (on the worker thread) ------------------------------------------------
 
@@ -315,7 +565,7 @@ class VosNode(Node):
         except AmpError as err:
             self._reject(f"frame skipped: {err}")
         except Exception as err:  # keep serving; counted, the traceback goes to the log
-            if self._closing:  # e.g. publishing while the node goes away: not a failure
+            if self._closing or self._worker is None:  # stopping or deactivated: not a failure
                 self.get_logger().debug(f"frame abandoned while stopping: {err!r}")
                 return
             self._frame_failed(err)
@@ -331,22 +581,31 @@ class VosNode(Node):
     def _process(
         self, header: object, frame: np.ndarray, flow: np.ndarray | None, arrival: float
     ) -> None:
+        outputs = self._outputs
         with self._pipeline_lock:
-            result = self.pipeline.step(frame, flow)
+            pipeline = self.pipeline
+            if pipeline is None or not outputs:  # cleaned up meanwhile
+                return
+            result = pipeline.step(frame, flow)
+            if self._config.teach_frames:
+                small = shrink_frame(frame, pipeline.checkpoint.input.max_side)
+                self._kept.append(KeptFrame(stamp_ns(header), small, frame.shape[:2]))
         self._flow_source_used = result.flow_source
-        self._publish(self.mask_pub, header, result.mask, "mono8")
-        if result.labels is not None and self.labels_pub.get_subscription_count():
-            self._publish(self.labels_pub, header, result.labels, "mono8")
-        if self.probability_pub.get_subscription_count():
-            self._publish(self.probability_pub, header, result.probability, "32FC1")
-        if self.overlay_pub.get_subscription_count():
+        self._publish(outputs["mask"], header, result.mask, "mono8")
+        if result.labels is not None and outputs["labels"].get_subscription_count():
+            self._publish(outputs["labels"], header, result.labels, "mono8")
+        if outputs["probability"].get_subscription_count():
+            self._publish(outputs["probability"], header, result.probability, "32FC1")
+        if outputs["overlay"].get_subscription_count():
             overlay = render_overlay(frame, result.mask, result.labels)  # labels: None if none taught
-            self._publish(self.overlay_pub, header, overlay, "rgb8")
-        now = time.time()
+            self._publish(outputs["overlay"], header, overlay, "rgb8")
+        now = time.monotonic()
         with self._stats_lock:
             self._stats["processed"] += 1
-            self._stats["latency"] = time.monotonic() - arrival  # arrival to publish
-            self._fps_window = [t for t in self._fps_window if now - t < 5.0] + [now]
+            self._stats["latency"] = now - arrival  # arrival to publish
+            self._fps_window.append(now)
+            while self._fps_window and now - self._fps_window[0] > RATE_WINDOW:
+                self._fps_window.popleft()
         self.get_logger().debug(
             "timings " + " ".join(f"{k}={v * 1000:.1f}ms" for k, v in result.timings.items())
         )
@@ -373,35 +632,75 @@ class VosNode(Node):
             response.class_id = -1
         return response
 
+    def _loaded(self) -> Pipeline:
+        """The pipeline (call under the pipeline lock); InputError when the node is not configured."""
+        if self.pipeline is None:
+            raise InputError(f"the node is {self.state}: configure it first")
+        return self.pipeline
+
     def on_teach(self, request: Teach.Request, response: Teach.Response) -> Teach.Response:
         """Imprint (or adapt) a class from one labelled frame, and persist the taught classes.
 
-        The class gets an object proxy from the masked pixels and background proxies of its
-        own from the rest of the frame; an empty image means the last processed frame."""
+        The frame is the request's image, or (empty image) the kept processed frame whose stamp
+        equals the mask's (stamp 0: the newest); the reply carries the frame's stamp."""
         response.class_id = -1
         return self._answer("teach", response, lambda: self._teach(request, response))
 
     def _teach(self, request: Teach.Request, response: Teach.Response) -> Teach.Response:
-        label = request.label.strip()
-        image, frame = request.image, None
-        if image.height or image.width:  # 0×0 = no image (the last frame); 0×N is not that
+        label, image = request.label, request.image
+        given = bool(image.height or image.width)  # 0×0 = no image (a kept frame); 0×N is not that
+        if given:
             if not (image.height and image.width):
                 raise InputError(
-                    f"image is {image.width}×{image.height}: give both sizes, or 0×0 for the last frame"
+                    f"image is {image.width}×{image.height}: give both sizes, or 0×0 for a kept frame"
                 )
             self._check_size("image", image)
-            frame = image_to_rgb(image)
         self._check_size("mask", request.mask)
         if request.mask.encoding not in ("mono8", "8UC1"):
             raise InputError(f"mask encoding must be mono8, got {request.mask.encoding!r}")
-        mask = image_to_array(request.mask)
-        with self._pipeline_lock:  # the pipeline checks the mask against its frame
-            taught = self.pipeline.teach(label, mask, frame)
+        if given:
+            frame = image_to_rgb(image)
+            mask = image_to_array(request.mask)
+            with self._pipeline_lock:  # the pipeline checks the mask against its frame
+                taught = self._loaded().teach(label, mask, frame)
+            stamp = stamp_ns(image.header)
+        else:
+            mask = image_to_array(request.mask)
+            with self._pipeline_lock:
+                pipeline = self._loaded()
+                kept = self._kept_frame(stamp_ns(request.mask.header))
+                if mask.shape != kept.size:
+                    raise InputError(
+                        f"mask has shape {mask.shape}, the frame stamped {_stamp_text(kept.stamp)} is "
+                        f"{kept.size}"
+                    )
+                taught = pipeline.teach(label, _fit_mask(mask, kept.small.shape[:2]), kept.small)
+            stamp = kept.stamp
+        response.stamp.sec, response.stamp.nanosec = split_stamp(stamp)
         verb = "imprinted" if taught.imprinted else "adapted"
         response.success, response.class_id = True, taught.class_id
-        response.message = f"{verb} class {taught.label!r} (id {taught.class_id})" + self._persist()
+        response.message = (f"{verb} class {taught.label!r} (id {taught.class_id}) on the frame stamped "
+                             f"{_stamp_text(stamp)}" + self._persist())
         self.get_logger().info(response.message)
         return response
+
+    def _kept_frame(self, stamp: int) -> KeptFrame:
+        """The kept frame stamped ``stamp`` (0: the newest; the newest of equal stamps);
+        InputError saying which stamps are kept when there is none."""
+        if not self._config.teach_frames:
+            raise InputError("no frames are kept (teach_frames is 0): give the image with the mask")
+        if not self._kept:
+            raise InputError("no frame processed yet: give the image with the mask")
+        if stamp == 0:
+            return self._kept[-1]
+        for kept in reversed(self._kept):
+            if kept.stamp == stamp:
+                return kept
+        raise InputError(
+            f"no kept frame is stamped {_stamp_text(stamp)} (the mask's header.stamp); the node keeps "
+            f"the last {len(self._kept)} processed frames, stamped {_stamp_text(self._kept[0].stamp)} … "
+            f"{_stamp_text(self._kept[-1].stamp)}; give the image, or stamp the mask like its frame"
+        )
 
     def on_forget(self, request: Forget.Request, response: Forget.Response) -> Forget.Response:
         """Remove a taught class and persist the change."""
@@ -409,7 +708,7 @@ class VosNode(Node):
 
     def _forget(self, request: Forget.Request, response: Forget.Response) -> Forget.Response:
         with self._pipeline_lock:
-            self.pipeline.forget(request.label)
+            self._loaded().forget(request.label)
         response.success = True
         response.message = f"forgot class {request.label!r}" + self._persist()
         self.get_logger().info(response.message)
@@ -419,9 +718,10 @@ class VosNode(Node):
         """Save the taught classes; the change is in effect either way, so a failure is reported
         (logged, and returned as a suffix for the service's message) rather than refused."""
         with self._pipeline_lock:
-            state = self.pipeline.taught_state()
+            state = self._loaded().taught_state()
+            store = self._store
         try:
-            self._store.save(state)
+            store.save(state)
         except Exception as err:  # StateError, or anything unexpected: the change stands
             self.get_logger().error(f"taught classes not saved: {err}")
             return f"; NOT saved, lost on restart: {err}"
@@ -429,12 +729,13 @@ class VosNode(Node):
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Undo self-adaptation: base proxies back to the checkpoint's, taught ones to what was
-        taught (the taught classes stay)."""
+        taught (the taught classes stay); the kept frames are dropped (a new video starts)."""
         return self._answer("reset", response, lambda: self._reset(response))
 
     def _reset(self, response: Trigger.Response) -> Trigger.Response:
         with self._pipeline_lock:
-            self.pipeline.reset()
+            self._loaded().reset()
+            self._kept.clear()
         response.success, response.message = True, "proxies reset to the checkpoint"
         self.get_logger().info(response.message)
         return response
@@ -452,20 +753,27 @@ class VosNode(Node):
                 self.get_logger().error(f"diagnostics failed: {err!r}", throttle_duration_sec=5.0)
 
     def diagnostic_status(self) -> DiagnosticStatus:
-        """The node's status, after diagnostic_updater's conventions: named "<node name>:
-        segmentation", the device as hardware id, the worst level of the conditions below and
-        their messages joined by "; " ("running" when all is well), the counters as values.
+        """The node's status, after diagnostic_updater's conventions: named "<fully qualified
+        node name>: segmentation" (diagnostic_updater with use_fqn), the device as hardware id,
+        the worst level of the conditions below and their messages joined by "; " ("running"
+        when all is well; the lifecycle state when not active), the counters as values.
 
-        WARN: no frame on ~/image for :data:`STALE_AFTER` s; frames dropped or inputs rejected
-        within the last :data:`RECENT` s. ERROR: frames failed within the last :data:`RECENT` s.
+        WARN: no frame on ~/image for :data:`STALE_AFTER` s; fps below :data:`SLOWER_THAN_INPUT`
+        of the input rate; frames dropped or inputs rejected within the last :data:`RECENT` s.
+        ERROR: frames failed within the last :data:`RECENT` s.
         """
-        now, clock = time.time(), time.monotonic()
+        clock = time.monotonic()
+        state = self.state
+        active = state == "active"
         with self._stats_lock:
             stats = dict(self._stats)
-            window = [t for t in self._fps_window if now - t < 5.0]
+            window = [t for t in self._fps_window if clock - t < RATE_WINDOW]
+            inputs = [t for t in self._input_window if clock - t < RATE_WINDOW]
         fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 else 0.0
+        input_fps = (len(inputs) - 1) / (inputs[-1] - inputs[0]) if len(inputs) > 1 else 0.0
+        worker = self._worker
         counts = {
-            "dropped": self._worker.dropped + self._pairer.dropped,
+            "dropped": stats["dropped_before"] + (worker.dropped if worker else 0) + self._pairer.dropped,
             "rejected": stats["rejected"],
             "failed": stats["failed"],
         }
@@ -478,16 +786,21 @@ class VosNode(Node):
             return clock - self._changed.get(key, -float("inf")) < RECENT
 
         problems: list[tuple[bytes, str]] = []
-        if clock - self._last_input > STALE_AFTER:
+        if active and clock - self._last_input > STALE_AFTER:
             problems.append((DiagnosticStatus.WARN, f"no frame for {clock - self._last_input:.0f} s"))
+        measured = len(inputs) >= 5 and inputs[-1] - inputs[0] >= 1.0  # not a start-up burst
+        if active and measured and fps < SLOWER_THAN_INPUT * input_fps:
+            problems.append((DiagnosticStatus.WARN, f"fps {fps:.1f} below the input rate {input_fps:.1f}"))
         if recent("dropped"):
             problems.append((DiagnosticStatus.WARN, "frames dropped"))
         if recent("rejected"):
             problems.append((DiagnosticStatus.WARN, "inputs rejected"))
         if recent("failed"):
             problems.append((DiagnosticStatus.ERROR, "frames failing"))
-        values = {
+        values: dict[str, object] = {
+            "state": state,
             "fps": f"{fps:.2f}",
+            "input_fps": f"{input_fps:.2f}",
             "frames_processed": stats["processed"],
             "frames_dropped": counts["dropped"],
             "frames_failed": counts["failed"],
@@ -495,13 +808,16 @@ class VosNode(Node):
             "last_latency_s": f"{stats['latency']:.3f}",
             "flow_source": self._flow_source_used,
             "flow_fallbacks": stats["flow_fallbacks"],
-            "adaptation_updates": self.pipeline.adaptation_updates,
-            "classes": ",".join(self.pipeline.class_names),
         }
+        pipeline = self.pipeline
+        if pipeline is not None:
+            values["adaptation_updates"] = pipeline.adaptation_updates
+            values["classes"] = ",".join(pipeline.class_names)
+        idle = "running" if active else state
         return DiagnosticStatus(
             level=max((level for level, _ in problems), default=DiagnosticStatus.OK),
-            name=f"{self.get_name()}: segmentation",
-            message="; ".join(message for _, message in problems) or "running",
+            name=f"{self.get_fully_qualified_name()}: segmentation",
+            message="; ".join(message for _, message in problems) or idle,
             hardware_id=self._device(),
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
         )
@@ -510,9 +826,15 @@ class VosNode(Node):
         """Stop the worker thread (a frame in progress may finish, up to ``timeout`` s); what it
         still does afterwards is not reported as a failure."""
         self._closing = True
-        worker = getattr(self, "_worker", None)  # None when the constructor failed early
+        worker = getattr(self, "_worker", None)  # None when not active or the constructor failed
         if worker is not None:
             worker.stop(timeout=timeout)
+
+    def finish(self) -> None:
+        """The shutdown transition (releases subscriptions, outputs, services and the model),
+        from whichever primary state the node is in; nothing when it is finalized already."""
+        if self.state in ("unconfigured", "inactive", "active"):
+            self.trigger_shutdown()
 
     def destroy_node(self) -> None:
         """Stop the worker thread, then destroy the node (also after a failed constructor)."""
@@ -520,7 +842,7 @@ class VosNode(Node):
         super().destroy_node()
 
 
-STARTUP_ERRORS = (AmpError, ParameterException, ValueError, TypeError, KeyError)
+STARTUP_ERRORS = (AmpError, ParameterException, ValueError, TypeError, KeyError, OSError)
 """What a bad parameter or a missing/corrupt model raises while the node starts: reported as one
 FATAL line, no traceback."""
 
@@ -532,22 +854,25 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of ``ros2 run amp_ros vos_node``.
 
     SIGINT/SIGTERM only set a flag (rclpy's own handlers, which shut the context down under the
-    running callbacks, are not installed): the worker stops, the executor finishes the callbacks
-    in flight (a teach gets its reply), and only then the node and the context go. A second
-    signal while stopping is logged and ignored. Exit status 0 on a signal, 1 on a start-up error
-    (one FATAL line) or an unexpected executor failure.
+    running callbacks, are not installed; when run as a program the flag is set from the first
+    line of this module on, before the slow imports): the worker stops, the executor finishes the
+    callbacks in flight (a teach gets its reply), the node goes through its shutdown transition,
+    and only then the node and the context go. A second signal while stopping is logged and
+    ignored. Exit status 0 on a signal, 1 on a start-up error (one FATAL line) or an unexpected
+    executor failure.
     """
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    logger = rclpy.logging.get_logger(NODE_NAME)
-    stop = threading.Event()
+    stop = _EARLY_STOP
+    logger = None
 
     def on_signal(signum: int, _frame: object) -> None:
-        if stop.is_set():
+        if stop.is_set() and logger is not None:
             logger.warning(f"{signal.Signals(signum).name} again: already stopping")
         stop.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    logger = rclpy.logging.get_logger(NODE_NAME)
     node = None
     code = 0
     try:
@@ -560,6 +885,10 @@ def main(args: list[str] | None = None) -> None:
             code = _serve(node, stop, logger)
     finally:
         if node is not None:
+            try:
+                node.finish()
+            except Exception as err:  # the process ends anyway: one line, no traceback
+                logger.warning(f"shutdown transition failed: {err!r}")
             node.destroy_node()
         rclpy.try_shutdown()
     if code:

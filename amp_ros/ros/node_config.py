@@ -7,18 +7,26 @@ checked against them. Read-only ones need a restart; the others can change at ru
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from amp_ros.setting_fields import Setting, flatten, group, setting
 from amp_ros.settings import PipelineConfig
 
 NODE_NAME = "amp_vos"
 
+STATE_ROOT = "amp_ros"
+"""Folder under ROS_HOME (default ~/.ros) that holds each node's default state_dir."""
+
 
 @dataclass(frozen=True)
 class NodeConfig:
     """The node's parameters: its own settings and the pipeline's (:class:`PipelineConfig`)."""
 
+    autostart: bool = field(default=True, metadata=setting(
+        "configure and activate at start; false: wait for lifecycle transitions", read_only=True
+    ))
     checkpoint: str = field(default="", metadata=setting(
         "checkpoint: empty = the shipped default, a shipped model's name, or a folder", read_only=True
     ))
@@ -32,10 +40,20 @@ class NodeConfig:
         "processing size (longer side, px); 0 = the checkpoint's", (0, 4096), read_only=True
     ))
     qos: str = field(default="sensor_data", metadata=setting(
-        "input QoS: sensor_data (best effort) | reliable", ("sensor_data", "reliable"), read_only=True
+        "input QoS: sensor_data (best effort) | reliable; qos_overrides.<topic>.subscription.* "
+        "parameters override it per topic", ("sensor_data", "reliable"), read_only=True
     ))
-    state_dir: str = field(default="~/.ros/amp_ros", metadata=setting(
-        "where taught classes persist", read_only=True
+    image_transport: str = field(default="raw", metadata=setting(
+        "raw: sensor_msgs/Image on ~/image | compressed: sensor_msgs/CompressedImage on "
+        "<~/image>/compressed", ("raw", "compressed"), read_only=True
+    ))
+    state_dir: str = field(default="", metadata=setting(
+        "where taught classes persist; empty = $ROS_HOME/amp_ros/<namespace>/<node name>",
+        read_only=True
+    ))
+    teach_frames: int = field(default=30, metadata=setting(
+        "processed frames kept (at processing size) for /amp/teach by stamp; 0 = none",
+        (0, 300), read_only=True
     ))
     max_image_pixels: int = field(default=1920 * 1080, metadata=setting(
         "larger frames are rejected", (1, 100_000_000), read_only=True
@@ -57,3 +75,12 @@ class NodeConfig:
 
 PARAMETERS: list[Setting] = flatten(NodeConfig)
 """Every parameter of the node, in declaration order."""
+
+
+def state_dir_of(config: NodeConfig, fully_qualified_name: str) -> Path:
+    """Where a node keeps its taught classes: ``state_dir``, or when it is empty a folder of its
+    own under $ROS_HOME (default ~/.ros), so that two nodes never share a state file."""
+    if config.state_dir:
+        return Path(config.state_dir).expanduser()
+    home = Path(os.environ.get("ROS_HOME") or "~/.ros").expanduser()
+    return home / STATE_ROOT / fully_qualified_name.strip("/")

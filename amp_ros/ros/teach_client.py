@@ -1,4 +1,8 @@
-"""``amp-teach``: teach the running node a class from a PNG frame and mask (calls /amp/teach)."""
+"""``amp-teach``: teach the running node a class from a PNG frame and mask (calls /amp/teach).
+
+Without ``--image`` the node teaches on a frame it processed: the one stamped ``--stamp`` (as the
+mask was drawn on), or its newest. The reply says which frame's stamp was used.
+"""
 
 from __future__ import annotations
 
@@ -19,27 +23,39 @@ def _read(path: str, flags: int) -> object:
     return image
 
 
-def build_request(image_path: str | None, mask_path: str, label: str) -> Teach.Request:
-    """A Teach request from files (no image = the last frame the node processed)."""
+def parse_stamp(text: str) -> int:
+    """A stamp given as seconds ("1700000000.033333333", as ROS prints them) → nanoseconds."""
+    seconds, _, fraction = text.strip().partition(".")
+    if not seconds.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 9:
+        raise argparse.ArgumentTypeError(f"not a stamp in seconds: {text!r} (e.g. 1700000000.033333333)")
+    return int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0") or 0)
+
+
+def build_request(image_path: str | None, mask_path: str, label: str, stamp_ns: int = 0) -> Teach.Request:
+    """A Teach request from files; no image = the node's kept frame stamped ``stamp_ns`` (0: its
+    newest)."""
     request = Teach.Request(label=label)
     if image_path:
         rgb = cv2.cvtColor(_read(image_path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        request.image = image_msg(rgb, "rgb8")
+        request.image = image_msg(rgb, "rgb8", stamp_ns=stamp_ns)
     mask = _read(mask_path, cv2.IMREAD_GRAYSCALE)
-    request.mask = image_msg(mask, "mono8")
+    request.mask = image_msg(mask, "mono8", stamp_ns=stamp_ns)
     return request
 
 
 def main(argv: list[str] | None = None) -> int:
     """Send one teach request and print the node's answer; exit 0 on success."""
     parser = argparse.ArgumentParser(prog="amp-teach", description=__doc__)
-    parser.add_argument("--image", help="frame (PNG/JPEG); omit to label the last processed frame")
+    parser.add_argument("--image", help="frame (PNG/JPEG); omit to label a frame the node processed")
+    parser.add_argument("--stamp", type=parse_stamp, default=0,
+                        help="without --image: the stamp (s) of the processed frame the mask labels "
+                             "(default: the node's newest)")
     parser.add_argument("--mask", required=True, help="mask PNG, non-zero = the object")
     parser.add_argument("--label", required=True, help="class name")
     parser.add_argument("--service", default="/amp/teach")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
     args, ros_args = parser.parse_known_args(argv)
-    request = build_request(args.image, args.mask, args.label)
+    request = build_request(args.image, args.mask, args.label, args.stamp)
     rclpy.init(args=ros_args)
     node = rclpy.create_node("amp_teach_client")
     try:
