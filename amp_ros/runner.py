@@ -63,6 +63,7 @@ class RunSettings:
     device: str = "cpu"
     head_levels: tuple[int, ...] | None = None
     teach_shots: int = 0  # 0: unsupervised; K: teach from the first K frames' ground truth
+    motion: bool = True  # False (ablation, offline only): the motion stream sees zero flow
     overrides: tuple[tuple[str, object], ...] = ()  # pipeline settings by parameter name
 
     def pipeline_values(self) -> dict[str, object]:
@@ -81,6 +82,8 @@ class RunSettings:
         described = {"checkpoint": checkpoint_label(self.checkpoint_path()), "via": self.via,
                      "crf": self.crf, "adapt": self.adapt, "device": self.device,
                      "head_levels": list(self.head_levels) if self.head_levels else "all"}
+        if not self.motion:
+            described["motion"] = "zero flow (ablation)"
         if self.teach_shots:
             described["protocol"] = f"teach the first {self.teach_shots} frame(s)"
         if self.overrides:
@@ -97,13 +100,14 @@ TAUGHT_LABEL = "target"
 
 def segment(
     pipeline: Pipeline, sequences: Sequence[VideoSequence], results_dir: Path, *,
-    progress: bool = True, teach_shots: int = 0,
+    progress: bool = True, teach_shots: int = 0, motion: bool = True,
 ) -> RunStats:
     """Segment every frame of every sequence with ``pipeline``; masks go to
     ``results_dir/<seq>/<frame>.png``. The pipeline is reset before each sequence.
 
     teach_shots K > 0: the teach-the-first-frames protocol (module docstring); the taught class
-    is forgotten again at the end of each sequence.
+    is forgotten again at the end of each sequence. ``motion=False`` (ablation) gives every
+    frame zero flow, so the network runs on appearance alone.
     """
     stats = RunStats()
     for sequence in sequences:
@@ -115,7 +119,7 @@ def segment(
         for index in frames:
             frame = read_frame(sequence.frames[index])
             start = time.perf_counter()
-            result = pipeline.step(frame)
+            result = pipeline.step(frame, None if motion else np.zeros((*frame.shape[:2], 2), np.float32))
             if index + 1 == teach_shots:
                 class_id = pipeline.teach(TAUGHT_LABEL, given).class_id
             stats.seconds += time.perf_counter() - start
@@ -156,7 +160,7 @@ def run_offline(
     config = replace(build(PipelineConfig, values), head_levels=settings.head_levels)
     pipeline = Pipeline.from_checkpoint(settings.checkpoint_path(), device=settings.device, config=config)
     return segment(pipeline, sequences, results_dir, progress=progress,
-                   teach_shots=settings.teach_shots)
+                   teach_shots=settings.teach_shots, motion=settings.motion)
 
 
 RUNNERS: Mapping[str, Runner] = {"offline": run_offline}
