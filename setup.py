@@ -31,6 +31,7 @@ setup(
             "amp-bag = amp_ros.ros.bag_cli:main",
             "amp-eval = amp_ros.ros.eval_cli:main",
             "amp-train = amp_ros.training.train:main",
+            "amp-bench = amp_ros.ros.bench_ros:main",
         ],
     },
 )
