@@ -442,12 +442,12 @@ def main(argv: Sequence[str] | None = None, *, runners: Mapping[str, BenchRunner
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        check_device(args.device)
         settings = settings_from_args(args, argv)
         runner = runners.get(settings.via)
         if runner is None:
             raise InputError(f"--via {settings.via} is not available from this ROS-free entry point; "
                              "run amp-bench (python -m amp_ros.ros.bench_ros)")
-        check_device(settings.device)
         result = runner(settings)
     except AmpError as err:
         print(f"amp-bench: {err}", file=sys.stderr)
