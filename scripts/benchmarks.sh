@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The measurements behind docs/benchmarks.md: every table there is written from the --json files
+# of the amp-bench runs below (scripts/benchmarks_doc.py fills docs/benchmarks.template.md).
+#
+#   scripts/benchmarks.sh                        # on a quiet machine: nothing else running
+#   FRAMES=5 ROS_FRAMES=20 SOAK_FRAMES=50 OUT=out/bench-smoke scripts/benchmarks.sh   # smoke test
+#
+# Resumable: a case whose OUT/<case>.json exists is skipped (delete it to measure again). Cases:
+# offline on the CPU at 854×480 and 1920×1080 (default, no CRF, one taught class); through the
+# node at 30 Hz at both sizes; the soak (SOAK_FRAMES through the node at 30 Hz, 854×480); and,
+# when torch sees a GPU, the same offline and node cases with --device cuda. Threads: torch's
+# default (every core) unless OMP_NUM_THREADS is set; the node inherits it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/benchmarks}
+FRAMES=${FRAMES:-100}            # offline frames per case (the clip's 30, cycled)
+ROS_FRAMES=${ROS_FRAMES:-600}    # frames published per node case (20 s at 30 Hz)
+SOAK_FRAMES=${SOAK_FRAMES:-10000}
+RATE=${RATE:-30}
+WARMUP=${WARMUP:-$(( FRAMES > 10 ? 5 : 1 ))}
+CHECKPOINT=${CHECKPOINT:-$(.venv/bin/python -c "from amp_ros.models import default_model_name; print(default_model_name())")}
+BENCH=.venv/bin/amp-bench
+mkdir -p "$OUT"
+
+run() {  # run CASE [amp-bench options...]
+  local case=$1; shift
+  if [ -f "$OUT/$case.json" ]; then
+    echo "== $case: kept ($OUT/$case.json)"
+  else
+    echo "== $case: $BENCH $*"
+    "$BENCH" --checkpoint "$CHECKPOINT" "$@" --json "$OUT/$case.json"
+  fi
+}
+
+for size in 854x480 1920x1080; do
+  common=(--device cpu --size "$size" --frames "$FRAMES" --warmup "$WARMUP")
+  run "cpu-$size-default" "${common[@]}"
+  run "cpu-$size-no-crf" "${common[@]}" --config crf=false
+  run "cpu-$size-taught" "${common[@]}" --teach
+done
+for size in 854x480 1920x1080; do
+  run "ros-$size" --device cpu --via ros --size "$size" --rate "$RATE" --frames "$ROS_FRAMES" --warmup "$WARMUP"
+done
+run "soak-854x480" --device cpu --via ros --size 854x480 --rate "$RATE" --frames "$SOAK_FRAMES" \
+    --warmup "$WARMUP"
+
+if .venv/bin/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  for size in 854x480 1920x1080; do
+    common=(--device cuda --size "$size" --frames "$FRAMES" --warmup "$WARMUP")
+    run "gpu-$size-default" "${common[@]}"
+    run "gpu-$size-no-crf" "${common[@]}" --config crf=false
+    run "gpu-ros-$size" --device cuda --via ros --size "$size" --rate "$RATE" --frames "$ROS_FRAMES" \
+        --warmup "$WARMUP"
+  done
+else
+  echo "== gpu: torch sees no CUDA device; docs/benchmarks.md says so"
+fi
+
+.venv/bin/python scripts/benchmarks_doc.py "$OUT" --out "${DOC:-docs/benchmarks.md}"

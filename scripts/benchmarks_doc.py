@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""docs/benchmarks.md from amp-bench's --json results: docs/benchmarks.template.md with each
+{{table}} replaced by a table written from OUT/*.json (no figure is typed by hand).
+
+    .venv/bin/python scripts/benchmarks_doc.py OUT [--template T] [--out docs/benchmarks.md]
+
+A result's table is chosen by its file name's prefix (scripts/benchmarks.sh names them): cpu-*
+offline on the CPU, ros-* through the node, soak-* the long run through the node, gpu-* anything
+with --device cuda. Rows are described from the JSON itself (size, settings, taught classes).
+Every table is followed by the machine it ran on and the exact commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from amp_ros.atomic_write import atomic_write
+from amp_ros.benchmark import RSS_FRAME, machine_line
+
+Result = dict[str, Any]
+STAGE_COLUMNS = ("decode", "flow", "network", "crf", "adapt", "taught", "output", "publish")
+
+
+def load(folder: Path, prefix: str) -> list[Result]:
+    """The results OUT/<prefix>-*.json, by frame size (smaller first), then configuration."""
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob(f"{prefix}-*.json"))]
+    return sorted(results, key=lambda r: (r["size"][0] * r["size"][1], r["via"], _config_order(r)))
+
+
+def _config_order(result: Result) -> int:
+    return 0 if not result["settings"] and not result["taught_classes"] else (
+        1 if result["settings"] else 2)
+
+
+def configuration(result: Result) -> str:
+    """The pipeline configuration of a result, in words."""
+    settings = dict(result["settings"])
+    words = []
+    if settings.pop("crf", True) is False:
+        words.append("no CRF")
+    if settings.pop("adapt", True) is False:
+        words.append("no adaptation")
+    words += [f"{k}={v}" for k, v in settings.items()]
+    if result["taught_classes"]:
+        count = result["taught_classes"]
+        words.append(f"{count} taught class" + ("es" if count > 1 else ""))
+    return ", ".join(words) or "default (CRF + adaptation)"
+
+
+def size(result: Result) -> str:
+    """854×480."""
+    return "×".join(str(v) for v in result["size"])
+
+
+def ms(stats: dict[str, float] | None, key: str = "median") -> str:
+    """A millisecond statistic, 1 decimal (2 below 1 ms); – when absent."""
+    if not stats:
+        return "–"
+    value = stats[key]
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    """A number with ``digits`` decimals; – when absent."""
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def provenance(results: Sequence[Result]) -> str:
+    """The machine(s), the load at the runs' starts, the dates, and the exact commands."""
+    machines = sorted({machine_line({**r["machine"], "load_average": None}) for r in results})
+    loads = [r["machine"]["load_average"][0] for r in results if r["machine"].get("load_average")]
+    dates = sorted(r["started"] for r in results)
+    lines = [f"Machine: {m}." for m in machines]
+    if loads:
+        lines.append(f"Load average (1 min) at the runs' starts: {min(loads):.2f}–{max(loads):.2f}; "
+                     f"run {dates[0]} … {dates[-1]}. Commands:")
+    lines += ["", "```bash", *(r["command"] for r in results), "```"]
+    return "\n".join(lines)
+
+
+def offline_table(results: Sequence[Result]) -> str:
+    """Per-stage medians, frames/s, latency, time to the first mask, memory."""
+    if not results:
+        return "(not run)"
+    head = ("| frames | configuration | " + " | ".join(STAGE_COLUMNS) + " | total (p95) | frames/s | "
+            "first mask s | RSS start → end MiB |")
+    rows = [head, "|---|---|" + "---:|" * (len(STAGE_COLUMNS) + 4)]
+    for r in results:
+        stages = r["stages_ms"]
+        rss = r["rss_mb"]
+        rows.append(
+            f"| {size(r)} | {configuration(r)} | " + " | ".join(ms(stages[s]) for s in STAGE_COLUMNS)
+            + f" | {ms(stages['total'])} ({ms(stages['total'], 'p95')}) | {number(r['fps'])} | "
+            f"{number(r['time_to_first_mask_s'], 2)} | "
+            f"{number(rss.get('start'), 0)} → {number(rss.get('end'), 0)} |"
+        )
+    frames = {(r["frames"], r["warmup"]) for r in results}
+    note = "; ".join(f"{n} frames, medians over the {n - w} after {w} warm-up" for n, w in sorted(frames))
+    return "\n".join(rows) + f"\n\nMilliseconds per frame (median); {note}.\n\n" + provenance(results)
+
+
+def ros_table(results: Sequence[Result]) -> str:
+    """Through the node: masks/s, dropped, latency, time to the first mask, node memory."""
+    if not results:
+        return "(not run)"
+    rows = ["| frames | input | masks/s | published | dropped (%) | latency p50 ms | p95 ms | "
+            "first mask s | node ready s | node RSS start → end MiB |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        rss = r["rss_mb"]
+        rows.append(
+            f"| {size(r)} | {r['rate_hz']:g} Hz, {configuration(r)} | {number(r['masks_per_s'])} | "
+            f"{r['published']} | {r['dropped']} ({r['dropped_percent']:.0f} %) | {ms(r['latency_ms'])} | "
+            f"{ms(r['latency_ms'], 'p95')} | {number(r['time_to_first_mask_s'], 2)} | "
+            f"{number(r['node_ready_s'], 1)} | {number(rss.get('start'), 0)} → {number(rss.get('end'), 0)} |"
+        )
+    return "\n".join(rows) + "\n\n" + provenance(results)
+
+
+def soak_table(results: Sequence[Result]) -> str:
+    """The long run: node memory at frame 1,000 and at the end, and how the stream held up."""
+    if not results:
+        return "(not run)"
+    rows = [f"| frames | input | node RSS start MiB | at frame {RSS_FRAME:,} | at the end | change | "
+            "masks | dropped (%) | latency p50 / p95 ms |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        rss, change = r["rss_mb"], r.get("rss_change_percent")
+        rows.append(
+            f"| {r['published']:,} × {size(r)} | {r['rate_hz']:g} Hz | {number(rss.get('start'), 0)} | "
+            f"{number(rss.get(f'frame_{RSS_FRAME}'), 1)} | {number(rss.get('end'), 1)} | "
+            f"{'–' if change is None else f'{change:+.2f} %'} | {r['masks']:,} | "
+            f"{r['dropped']:,} ({r['dropped_percent']:.0f} %) | "
+            f"{ms(r['latency_ms'])} / {ms(r['latency_ms'], 'p95')} |"
+        )
+    return "\n".join(rows) + "\n\n" + provenance(results)
+
+
+def gpu_section(folder: Path) -> str:
+    """The GPU runs, or a plain statement that there was no GPU."""
+    results = load(folder, "gpu")
+    if not results:
+        others = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+        where = sorted({machine_line({**r["machine"], "load_average": None}) for r in others})
+        return ("**No GPU was available to this session**: `torch.cuda.is_available()` was False on "
+                + ("; ".join(where) or "this machine") + ", so none of the GPU targets was measured.")
+    parts = []
+    offline = [r for r in results if r["via"] == "offline"]
+    ros = [r for r in results if r["via"] == "ros"]
+    if offline:
+        parts.append(offline_table(offline))
+    if ros:
+        parts.append(ros_table(ros))
+    return "\n\n".join(parts)
+
+
+def render(folder: Path, template: str) -> str:
+    """The template with every {{name}} replaced by its table."""
+    tables: dict[str, Callable[[], str]] = {
+        "offline_cpu": lambda: offline_table(load(folder, "cpu")),
+        "ros": lambda: ros_table(load(folder, "ros")),
+        "soak": lambda: soak_table(load(folder, "soak")),
+        "gpu": lambda: gpu_section(folder),
+    }
+
+    def table(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in tables:
+            raise KeyError(f"the template names an unknown table {{{{{name}}}}}; known: {sorted(tables)}")
+        return tables[name]()
+
+    return re.sub(r"\{\{(\w+)\}\}", table, template)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write docs/benchmarks.md (or --out) from the results in OUT."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", type=Path,
+                        help="folder of amp-bench --json files (scripts/benchmarks.sh's OUT)")
+    parser.add_argument("--template", type=Path, default=Path("docs/benchmarks.template.md"))
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+    args = parser.parse_args(argv)
+    atomic_write(args.out, render(args.results, args.template.read_text()))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
