@@ -3,9 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.amp_ros-installed
-INTERFACES := $(wildcard amp_interfaces/*.txt amp_interfaces/*.toml amp_interfaces/CMakeLists.txt amp_interfaces/srv/*.srv)
+INTERFACES := $(wildcard amp_interfaces/*.txt amp_interfaces/*.toml amp_interfaces/*.cmake amp_interfaces/CMakeLists.txt amp_interfaces/srv/*.srv)
 
-.PHONY: all venv interfaces weights test lint demo clean
+.PHONY: all venv interfaces weights test lint demo clean colcon
 
 all: test
 
@@ -35,6 +35,11 @@ $(WEIGHTS): | $(STAMP)
 
 test: venv weights
 	$(PY) -m pytest -q test
+
+# A plain `colcon build` of this checkout in a temporary workspace, and vos_node started from it
+# (also part of `make test`).
+colcon: venv
+	$(PY) -m pytest -q test/test_colcon_build.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,7 @@
-"""ament_python package set-up for amp_ros (also a plain pip-installable package)."""
+"""pip set-up for amp_ros (make venv: pip install -e .); colcon builds it with CMakeLists.txt.
+
+The console scripts are declared once, in setup.cfg (read by both).
+"""
 
 from glob import glob
 
@@ -24,14 +27,4 @@ setup(
     maintainer_email="amp_ros@example.org",
     description="Online video object segmentation with Adaptive Masked Proxies, as a ROS 2 node",
     license="Apache-2.0",
-    entry_points={
-        "console_scripts": [
-            "vos_node = amp_ros.ros.node:main",
-            "amp-teach = amp_ros.ros.teach_client:main",
-            "amp-bag = amp_ros.ros.bag_cli:main",
-            "amp-eval = amp_ros.ros.eval_cli:main",
-            "amp-train = amp_ros.training.train:main",
-            "amp-bench = amp_ros.ros.bench_ros:main",
-        ],
-    },
 )

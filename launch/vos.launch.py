@@ -1,42 +1,81 @@
-"""Launch the amp_vos node with config/vos.yaml and the shared-memory Fast DDS profile."""
+"""Launch one amp_vos node: parameters from a params file, optional namespace, sim time, and the
+Fast DDS transport amp_ros measured best for camera frames (README, "Transport").
+
+    ros2 launch amp_ros vos.launch.py image:=/camera/image_raw
+    ros2 launch amp_ros vos.launch.py namespace:=cam1 image:=/cam1/image_raw params_file:=my.yaml
+
+checkpoint, device and image_transport left empty keep the params file's values.
+"""
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.substitutions import LaunchConfiguration
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from launch import LaunchDescription
+from launch import LaunchContext, LaunchDescription
+
+# Node parameters that a non-empty launch argument of the same name overrides.
+OVERRIDES = ("checkpoint", "device", "image_transport")
 
 
-def generate_launch_description() -> LaunchDescription:
-    share = get_package_share_directory("amp_ros")
-    return LaunchDescription([
-        DeclareLaunchArgument("image", default_value="/camera/image_raw",
-                              description="camera topic (sensor_msgs/Image)"),
-        DeclareLaunchArgument("flow", default_value="/camera/flow",
-                              description="optical flow topic (32FC2), optional"),
-        DeclareLaunchArgument("checkpoint", default_value="",
-                              description="checkpoint folder; empty = the shipped model"),
-        DeclareLaunchArgument("device", default_value="cpu", description="cpu | cuda | auto"),
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                               os.path.join(share, "config", "fastdds_shm.xml")),
+def _node(context: LaunchContext) -> list[Node]:
+    """The node, with the overrides whose launch arguments are not empty."""
+    overrides = {}
+    for name in OVERRIDES:
+        value = LaunchConfiguration(name).perform(context)
+        if value:
+            # ParameterValue(str): launch_ros would YAML-parse a value like "123" into an int.
+            overrides[name] = ParameterValue(value, value_type=str)
+    return [
         Node(
             package="amp_ros",
             executable="vos_node",
             name="amp_vos",
+            namespace=LaunchConfiguration("namespace"),
             parameters=[
-                os.path.join(share, "config", "vos.yaml"),
-                # ParameterValue(str): launch_ros would YAML-parse "" (the default) into None.
-                {"checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
-                 "device": ParameterValue(LaunchConfiguration("device"), value_type=str)},
+                LaunchConfiguration("params_file"),
+                {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)},
+                overrides,
             ],
             remappings=[
                 ("~/image", LaunchConfiguration("image")),
                 ("~/flow", LaunchConfiguration("flow")),
             ],
             output="screen",
-        ),
+            emulate_tty=True,
+        )
+    ]
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = get_package_share_directory("amp_ros")
+    return LaunchDescription([
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace of the node (e.g. cam1: /cam1/amp_vos, "
+                                          "/cam1/amp/teach); empty = the root"),
+        DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "vos.yaml"),
+                              description="node parameters (YAML; its /** key fits any name)"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="use /clock (true when replaying a bag with --clock)"),
+        DeclareLaunchArgument("image", default_value="/camera/image_raw",
+                              description="camera topic (sensor_msgs/Image; with "
+                                          "image_transport:=compressed, <image>/compressed is read)"),
+        DeclareLaunchArgument("flow", default_value="/camera/flow",
+                              description="optical flow topic (32FC2), optional"),
+        DeclareLaunchArgument("checkpoint", default_value="",
+                              description="checkpoint folder or shipped model; empty = params file's"),
+        DeclareLaunchArgument("device", default_value="",
+                              description="cpu | cuda | auto; empty = params file's (cpu)"),
+        DeclareLaunchArgument("image_transport", default_value="",
+                              description="raw | compressed; empty = params file's (raw)"),
+        # Camera frames over shared memory in one piece (README, "Transport"); a value the user
+        # exported already is kept.
+        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                               EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                                                   default_value=os.path.join(share, "config",
+                                                                              "fastdds_shm.xml"))),
+        OpaqueFunction(function=_node),
     ])

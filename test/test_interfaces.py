@@ -26,7 +26,8 @@ def _fields(msg_type: type) -> dict[str, str]:
 
 
 def test_teach_fields() -> None:
-    """Teach carries image, mask and label in, success, message and class id out."""
+    """Teach carries image, mask and label in; success, message, class id and the stamp of the
+    frame taught out."""
     assert _fields(Teach.Request) == {
         "image": "sensor_msgs/Image",
         "mask": "sensor_msgs/Image",
@@ -36,6 +37,7 @@ def test_teach_fields() -> None:
         "success": "boolean",
         "message": "string",
         "class_id": "int32",
+        "stamp": "builtin_interfaces/Time",  # the stamp of the frame the mask was applied to
     }
     request = Teach.Request()
     assert isinstance(request.image, Image) and isinstance(request.mask, Image)
