@@ -876,6 +876,9 @@ def main(args: list[str] | None = None) -> None:
     node = None
     code = 0
     try:
+        if stop.is_set():  # a signal while importing: do not load the model only to stop
+            logger.info("stopped while starting")
+            return
         try:
             node = VosNode()
         except STARTUP_ERRORS as err:  # e.g. no trained model: say so plainly, no traceback
