@@ -3,7 +3,8 @@
 # of the amp-bench runs below (scripts/benchmarks_doc.py fills docs/benchmarks.template.md).
 #
 #   scripts/benchmarks.sh                        # on a quiet machine: nothing else running
-#   FRAMES=5 ROS_FRAMES=20 SOAK_FRAMES=50 OUT=out/bench-smoke scripts/benchmarks.sh   # smoke test
+#   FRAMES=5 ROS_FRAMES=20 SOAK_FRAMES=50 OUT=out/bench-smoke DOC=out/bench-smoke/benchmarks.md \
+#       scripts/benchmarks.sh                    # a smoke test of the whole chain (minutes)
 #
 # Resumable: a case whose OUT/<case>.json exists is skipped (delete it to measure again). Cases:
 # offline on the CPU at 854×480 and 1920×1080 (default, no CRF, one taught class); through the

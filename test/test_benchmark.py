@@ -117,15 +117,21 @@ def test_amp_bench_is_a_console_script() -> None:
     assert "--via {offline,ros}" in done.stdout
 
 
-def test_via_ros_through_the_real_node(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    out = tmp_path / "ros.json"
+@pytest.fixture(scope="module")
+def ros_result(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    """One 5-frame run through the real node (the JSON, and what the tool printed)."""
+    out = tmp_path_factory.mktemp("bench_ros") / "ros.json"
     command = [sys.executable, "-m", "amp_ros.ros.bench_ros", "--via", "ros", "--checkpoint",
                str(tiny_checkpoint), *COMMON, "--frames", "5", "--warmup", "0", "--rate", "5",
                "--qos", "reliable", "--domain-id", str(DOMAIN), "--json", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text()), done.stdout
+
+
+def test_via_ros_through_the_real_node(ros_result: tuple[dict, str]) -> None:
+    result, printed = ros_result
     _check_common(result, "ros", 5)
     assert result["published"] == 5 and 0 < result["masks"] <= 5
     assert result["masks"] + result["dropped"] == 5 and result["unmatched_masks"] == 0
@@ -133,4 +139,26 @@ def test_via_ros_through_the_real_node(tiny_checkpoint: Path, tmp_path: Path) ->
     assert 0 < result["latency_all_ms"]["median"] <= result["latency_all_ms"]["p95"]
     assert result["fps"] > 0  # reliable input: frame 0 and the newest frame are both segmented
     assert result["node_counters"].get("frames_failed", 0) == 0
-    assert "frames/s" in done.stdout
+    assert "frames/s" in printed
+
+
+def test_docs_generator_fills_every_table(
+    ros_result: tuple[dict, str], tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """scripts/benchmarks_doc.py on real results: every {{table}} filled, commands and machine
+    stated, the GPU section says plainly when there was no GPU."""
+    results = tmp_path / "results"
+    _run_offline(["--checkpoint", str(tiny_checkpoint), *COMMON, "--frames", "2", "--warmup", "1"],
+                 results / "cpu-64x48-default.json")
+    for case in ("ros-64x48", "soak-64x48"):
+        (results / f"{case}.json").write_text(json.dumps(ros_result[0]))
+    doc = tmp_path / "benchmarks.md"
+    done = subprocess.run([sys.executable, "scripts/benchmarks_doc.py", str(results), "--out", str(doc)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    text = doc.read_text()
+    assert "{{" not in text and "(not run)" not in text
+    assert text.count("Machine: ") == 3 and text.count("\namp-bench ") == 3  # one command each
+    assert "| 64×48 | default (CRF + adaptation) |" in text
+    if not torch.cuda.is_available():
+        assert "No GPU was available to this session" in text
