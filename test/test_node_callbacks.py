@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.context import Context
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
 from amp_interfaces.srv import Forget, Teach
@@ -219,6 +220,37 @@ def test_each_kind_of_rejection_is_logged_and_counted(
     assert err.count("frame rejected") == 2 and "'32FC1' is not a colour encoding" in err, err
     assert err.count("flow rejected: flow encoding must be 32FC2") == 1, err
     assert values_of(node.diagnostic_status())["inputs_rejected"] == "8"
+
+
+def _declaring(data: bytes, width: int, height: int) -> bytes:
+    """A PNG or JPEG whose header declares width×height (the pixels stay as they were)."""
+    patched = bytearray(data)
+    if data.startswith(b"\x89PNG"):
+        patched[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    else:
+        sof = data.index(b"\xff\xc0")
+        patched[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(patched)
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_compressed_frame_declaring_too_many_pixels_is_refused_before_decoding(
+    make_node: Callable[..., VosNode], monkeypatch: pytest.MonkeyPatch, extension: str
+) -> None:
+    """A small PNG/JPEG whose header announces 30000×30000 pixels (a decompression bomb) is
+    rejected from its header, never decoded; the same file with its true size is decoded."""
+    node = make_node(max_image_pixels=HEIGHT * WIDTH, image_transport="compressed")
+    decoded = []
+    decode = node_module.decode_compressed
+    monkeypatch.setattr(node_module, "decode_compressed", lambda *args: decoded.append(args) or decode(*args))
+    ok, encoded = cv2.imencode(extension, frame())
+    assert ok
+    bomb = CompressedImage(format=extension[1:], data=_declaring(encoded.tobytes(), 30000, 30000))
+    node.on_compressed(bomb)
+    assert not decoded and values_of(node.diagnostic_status())["inputs_rejected"] == "1"
+    node.on_compressed(CompressedImage(format=extension[1:], data=encoded.tobytes()))
+    assert len(decoded) == 1 and values_of(node.diagnostic_status())["inputs_rejected"] == "1"
+    wait_until(lambda: values_of(node.diagnostic_status())["frames_processed"] == "1")
 
 
 def test_counters_are_exact_under_concurrent_updates(

@@ -139,6 +139,35 @@ def _fit_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return fitted.astype(np.uint8) * 255
 
 
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def compressed_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) that a PNG or JPEG declares in its header, read without decoding (so that
+    a small file announcing a huge image is refused before anything is allocated); None when the
+    header is not one of those or cannot be read."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    index = 2
+    while index + 4 <= len(data):
+        if data[index] != 0xFF:
+            return None
+        marker = data[index + 1]
+        if marker == 0xFF:  # fill byte
+            index += 1
+            continue
+        if marker in _JPEG_SOF and index + 9 <= len(data):
+            height, width = data[index + 5:index + 7], data[index + 7:index + 9]
+            return int.from_bytes(width, "big"), int.from_bytes(height, "big")
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            index += 2
+            continue
+        index += 2 + int.from_bytes(data[index + 2:index + 4], "big")
+    return None
+
+
 class VosNode(LifecycleNode):
     """Online AMP video object segmentation as a managed ROS 2 node."""
 
@@ -418,11 +447,18 @@ class VosNode(LifecycleNode):
         try:
             try:
                 limit = self._config.max_image_pixels
-                if len(msg.data) > 4 * limit + 65536:  # more than any codec needs for that many pixels
+                data = bytes(msg.data)
+                if len(data) > 4 * limit + 65536:  # more than any codec needs for that many pixels
                     raise InputError(
-                        f"compressed frame of {len(msg.data)} bytes is too large for max_image_pixels {limit}"
+                        f"compressed frame of {len(data)} bytes is too large for max_image_pixels {limit}"
                     )
-                frame = decode_compressed(msg.format, bytes(msg.data))
+                declared = compressed_dimensions(data)
+                if declared is not None and declared[0] * declared[1] > limit:
+                    raise InputError(
+                        f"frame {declared[0]}×{declared[1]} (its {msg.format} header) exceeds "
+                        f"max_image_pixels {limit}"
+                    )
+                frame = decode_compressed(msg.format, data)
                 if frame.shape[0] * frame.shape[1] > limit:
                     raise InputError(
                         f"frame {frame.shape[1]}×{frame.shape[0]} exceeds max_image_pixels {limit}"
