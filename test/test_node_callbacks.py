@@ -222,6 +222,34 @@ def test_each_kind_of_rejection_is_logged_and_counted(
     assert values_of(node.diagnostic_status())["inputs_rejected"] == "8"
 
 
+def test_state_of_another_network_is_set_aside_not_overwritten(
+    make_node: Callable[..., VosNode], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Taught classes saved with another network (other feature channels): the node says they
+    were not restored and moves the file aside, so the next teach does not destroy them."""
+    from amp_ros.checkpoint import InputConfig, save_checkpoint
+    from amp_ros.class_store import STATE_FILE, ClassStore
+    from amp_ros.network import build_heads, two_stream_network
+    from amp_ros.pipeline import Pipeline
+
+    network = two_stream_network(width=0.125, group_blocks=(1, 1, 1)).eval()
+    other = save_checkpoint(tmp_path / "other", network, build_heads(network), InputConfig(max_side=64), {})
+    pipeline = Pipeline.from_checkpoint(other)
+    pipeline.teach("cup", mask(), frame())
+    state_dir = tmp_path / "other_state"
+    ClassStore(state_dir).save(pipeline.taught_state())
+    saved = (state_dir / STATE_FILE).read_bytes()
+
+    capfd.readouterr()
+    node = make_node(state_dir=str(state_dir))
+    err = capfd.readouterr().err
+    assert "taught classes not restored" in err and "different network" in err and "moved it to" in err, err
+    (aside,) = state_dir.glob(f"{STATE_FILE}.not-restored-*")
+    assert aside.read_bytes() == saved
+    assert node.on_teach(teach_request("box"), Teach.Response()).success
+    assert aside.read_bytes() == saved and (state_dir / STATE_FILE).read_bytes() != saved
+
+
 def _declaring(data: bytes, width: int, height: int) -> bytes:
     """A PNG or JPEG whose header declares width×height (the pixels stay as they were)."""
     patched = bytearray(data)

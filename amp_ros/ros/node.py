@@ -402,12 +402,31 @@ class VosNode(LifecycleNode):
         return pipeline
 
     def _restore_taught_classes(self) -> None:
+        """Restore the saved taught classes. A file that cannot be read is set aside by the store;
+        a readable one that does not fit this network (another checkpoint) is set aside here, so
+        that the next teach does not overwrite what was taught with the other network."""
         try:
             saved = self._store.load()
-            if saved is not None:
-                self.pipeline.restore_taught(saved)
         except AmpError as err:
             self.get_logger().error(f"taught classes not restored: {err}")
+            return
+        if saved is None:
+            return
+        try:
+            self.pipeline.restore_taught(saved)
+        except AmpError as err:
+            path = self._store.path
+            aside = path.with_name(f"{path.name}.not-restored-{time.strftime('%Y%m%d-%H%M%S')}")
+            n = 0
+            while aside.exists():
+                n += 1
+                aside = aside.with_name(f"{path.name}.not-restored-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+            try:
+                path.rename(aside)
+                where = f"; moved it to {aside}"
+            except OSError as move_err:
+                where = f"; could not move it aside ({move_err}): the next teach overwrites it"
+            self.get_logger().error(f"taught classes not restored: {err}{where}")
 
     def _on_set_parameters(self, parameters: list) -> SetParametersResult:
         names = {item.name for item in PARAMETERS}
