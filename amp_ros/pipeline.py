@@ -218,6 +218,21 @@ class Pipeline:
             raise UnknownClassError(f"unknown class {label!r}; taught classes: {list(self.taught.names)}")
         self._change_taught(label, lambda taught: taught.remove(label))
 
+    def warm_up(self, height: int = 480, width: int = 854) -> float:
+        """Run two textured frames through every stage, then :meth:`reset`; returns the seconds.
+
+        torch initialises lazily on its first forward pass (seconds on a CPU): done before the
+        first camera frame, that frame is served like any other. Call it before a video starts.
+        """
+        start = time.perf_counter()
+        rng = np.random.default_rng(0)
+        texture = cv2.resize(rng.integers(0, 256, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8),
+                             (width, height), interpolation=cv2.INTER_LINEAR)
+        self.step(texture)
+        self.step(np.roll(texture, 4, axis=1))  # a second frame: DIS flow and adaptation run too
+        self.reset()
+        return time.perf_counter() - start
+
     def reset(self) -> None:
         """Start a new video: base and taught proxies back to where they started, frames dropped.
 

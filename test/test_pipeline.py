@@ -370,3 +370,19 @@ def test_a_taught_class_keeps_its_grid(tiny_pipeline: Pipeline, make_frame: Fram
     tiny_pipeline.teach("cup", _box_mask(48, 64), _object_frame(make_frame, seed=4))  # adapts
     assert tiny_pipeline.taught.grid("cup") == 2 and tiny_pipeline.taught.grid("box") == 4
     assert all(cell.startswith("2x2:") for cell in tiny_pipeline.taught.background("cup").names)
+
+
+def test_warm_up_leaves_a_fresh_pipeline(tiny_checkpoint: Path, make_frame: Frames) -> None:
+    """warm_up runs the stages once and leaves no trace: the same masks as a fresh pipeline."""
+    fresh, warmed = Pipeline.from_checkpoint(tiny_checkpoint), Pipeline.from_checkpoint(tiny_checkpoint)
+    for pipeline in (fresh, warmed):
+        pipeline.configure(alpha=0.2)
+    assert warmed.warm_up(24, 32) > 0
+    assert _same(fresh.base, warmed.base) and warmed.adaptation_updates == 0
+    with pytest.raises(InputError, match="no frame processed yet"):
+        warmed.teach("cup", _box_mask(24, 32))
+    for shift in range(3):
+        frame = make_frame(24, 32, shift=(shift, 0))
+        a, b = fresh.step(frame), warmed.step(frame)
+        assert a.flow_source == b.flow_source
+        assert np.array_equal(a.mask, b.mask) and np.array_equal(a.probability, b.probability)
