@@ -227,6 +227,10 @@ def test_compressed_jpeg_input_with_a_qos_override(tiny_checkpoint: Path, tmp_pa
             client.wait_for_subscriber(publisher)
             (info,) = client.node.get_subscriptions_info_by_topic(topic)
             assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+            flow_topic = f"{node.fqn}/flow"  # created after the camera's: wait for it in the graph
+            wait_until(lambda: client.node.count_subscribers(flow_topic) > 0, "the flow subscription", node)
+            (flow,) = client.node.get_subscriptions_info_by_topic(flow_topic)
+            assert flow.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT  # not overridden
             response = client.call(f"{node.fqn}/get_parameters", GetParameters.Request(names=[override]),
                                    GetParameters)
             assert [parameter_value_to_python(v) for v in response.values] == ["reliable"]

@@ -11,6 +11,7 @@ parameters are declared from :class:`~amp_ros.ros.node_config.NodeConfig`.
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import sys
@@ -299,10 +300,9 @@ class VosNode(LifecycleNode):
                 self.pipeline, self._store = pipeline, store
                 self._kept.clear()
             self._restore_taught_classes()
-            out_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-            for name in OUTPUTS:
+            for name in OUTPUTS:  # a profile each: QoS overrides change the profile they are given
                 self._outputs[name] = self.create_lifecycle_publisher(
-                    Image, f"~/{name}", out_qos,
+                    Image, f"~/{name}", QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE),
                     qos_overriding_options=QoSOverridingOptions.with_default_policies(),
                 )
             handlers = {"teach": (Teach, self.on_teach), "forget": (Forget, self.on_forget),
@@ -330,24 +330,27 @@ class VosNode(LifecycleNode):
             self._closing = False
             worker: LatestFrameWorker[Frame] = LatestFrameWorker(self._handle, name="amp_vos_worker")
             self._worker = worker.start()
-            qos = qos_profile_sensor_data if config.qos == "sensor_data" else QoSProfile(
-                depth=5, reliability=ReliabilityPolicy.RELIABLE
-            )
+
+            def qos() -> QoSProfile:  # a profile each: QoS overrides change the profile they are given
+                if config.qos == "sensor_data":
+                    return copy.copy(qos_profile_sensor_data)
+                return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
             overrides = QoSOverridingOptions.with_default_policies()
             image_topic = self.resolve_topic_name("~/image")  # after remapping
             if config.image_transport == "compressed":
                 image_topic += "/compressed"  # image_transport's name for the compressed stream
                 self._inputs.append(self.create_subscription(
-                    CompressedImage, image_topic, self.on_compressed, qos,
+                    CompressedImage, image_topic, self.on_compressed, qos(),
                     callback_group=self._input_group, qos_overriding_options=overrides,
                 ))
             else:
                 self._inputs.append(self.create_subscription(
-                    Image, "~/image", self.on_image, qos,
+                    Image, "~/image", self.on_image, qos(),
                     callback_group=self._input_group, qos_overriding_options=overrides,
                 ))
             self._inputs.append(self.create_subscription(
-                Image, "~/flow", self.on_flow, qos, callback_group=self._input_group,
+                Image, "~/flow", self.on_flow, qos(), callback_group=self._input_group,
                 qos_overriding_options=overrides,
             ))
         except BaseException:
