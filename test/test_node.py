@@ -425,8 +425,9 @@ def test_taught_class_settings_change_at_run_time(vos: VosSession) -> None:
 # --- 8: the amp-teach console client --------------------------------------------------------------
 
 
-def _teach_cli(image: Path | None, mask: Path, label: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "amp_ros.ros.teach_client", "--mask", str(mask), "--label", label]
+def _teach_cli(image: Path | None, mask: Path, label: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "amp_ros.ros.teach_client", "--mask", str(mask), "--label", label,
+               *extra]
     if image is not None:
         command += ["--image", str(image)]
     return subprocess.run(command, cwd=REPO, env=ros_env(DOMAIN_COMMON), capture_output=True, text=True,
@@ -448,6 +449,12 @@ def test_teach_client_cli(vos: VosSession, tmp_path: Path) -> None:
         refused = _teach_cli(image, empty, "mug")
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert refused.stdout.startswith("refused:") and "no pixel" in refused.stdout
+
+        stamp = stamp_ns(vos.segment(moving_square(2)))  # without --image: the frame with --stamp
+        seconds = f"{stamp // 10**9}.{stamp % 10**9:09d}"
+        by_stamp = _teach_cli(None, mask, "mug", "--stamp", seconds)
+        assert by_stamp.returncode == 0, by_stamp.stdout + by_stamp.stderr
+        assert by_stamp.stdout.startswith("ok: adapted class 'mug'") and seconds in by_stamp.stdout
     finally:
         vos.client.call("/amp/forget", Forget.Request(label="mug"))
     assert classes(vos) == ["background", "object"]

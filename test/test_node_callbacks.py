@@ -301,3 +301,16 @@ def test_counters_are_exact_under_concurrent_updates(
     finally:
         sys.setswitchinterval(previous)
     assert values_of(node.diagnostic_status())["inputs_rejected"] == "8000"
+
+
+def test_teach_client_parses_stamps_as_ros_prints_them() -> None:
+    """amp-teach --stamp takes seconds with up to nine decimals (exactly, no float rounding)."""
+    import argparse
+
+    from amp_ros.ros.teach_client import parse_stamp
+
+    assert parse_stamp("1700000000.033333333") == 1_700_000_000_033_333_333
+    assert parse_stamp("12") == 12_000_000_000 and parse_stamp("12.5") == 12_500_000_000
+    for bad in ("", "-1", "1.2.3", "1e9", "1.0000000001", "abc"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_stamp(bad)
