@@ -787,7 +787,9 @@ def test_teach_in_flight_at_sigint_is_answered(tiny_checkpoint: Path, tmp_path: 
 @pytest.mark.parametrize(
     ("parameter", "value", "expected"),
     [("checkpoint", "/nonexistent", "/nonexistent"), ("flow_source", "bogus", "flow_source"),
-     ("threads", -1, "threads")],
+     ("threads", -1, "threads"),
+     ("qos_overrides./amp_vos/image.subscription.reliability", "bogus", "QoS override of /amp_vos/image"),
+     ("qos_overrides./amp_vos/mask.publisher.depth", "abc", "qos_overrides./amp_vos/mask.publisher.depth")],
 )
 def test_bad_start_parameter_is_one_fatal_line(
     tiny_checkpoint: Path, tmp_path: Path, parameter: str, value: object, expected: str

@@ -29,6 +29,8 @@ import re  # noqa: E402  (after the early signal handlers, on purpose)
 import time  # noqa: E402
 import traceback  # noqa: E402
 from collections import deque  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -47,7 +49,7 @@ from rclpy.exceptions import ParameterException  # noqa: E402
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
-from rclpy.qos_overriding_options import QoSOverridingOptions  # noqa: E402
+from rclpy.qos_overriding_options import InvalidQosOverridesError, QoSOverridingOptions  # noqa: E402
 from rclpy.signals import SignalHandlerOptions  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -167,6 +169,16 @@ def compressed_dimensions(data: bytes) -> tuple[int, int] | None:
             continue
         index += 2 + int.from_bytes(data[index + 2:index + 4], "big")
     return None
+
+
+@contextmanager
+def _qos_overrides_checked(topic: str) -> Iterator[None]:
+    """Creating a publisher/subscription: a bad qos_overrides.* parameter value (rclpy raises a
+    RuntimeError or InvalidQosOverridesError) becomes an InputError naming the topic."""
+    try:
+        yield
+    except (RuntimeError, InvalidQosOverridesError) as err:
+        raise InputError(f"QoS override of {topic}: {err}") from err
 
 
 class VosNode(LifecycleNode):
@@ -301,10 +313,11 @@ class VosNode(LifecycleNode):
                 self._kept.clear()
             self._restore_taught_classes()
             for name in OUTPUTS:  # a profile each: QoS overrides change the profile they are given
-                self._outputs[name] = self.create_lifecycle_publisher(
-                    Image, f"~/{name}", QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE),
-                    qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-                )
+                with _qos_overrides_checked(f"~/{name}"):
+                    self._outputs[name] = self.create_lifecycle_publisher(
+                        Image, f"~/{name}", QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE),
+                        qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+                    )
             handlers = {"teach": (Teach, self.on_teach), "forget": (Forget, self.on_forget),
                         "reset": (Trigger, self.on_reset)}
             for key, (kind, handler) in handlers.items():
@@ -340,19 +353,22 @@ class VosNode(LifecycleNode):
             image_topic = self.resolve_topic_name("~/image")  # after remapping
             if config.image_transport == "compressed":
                 image_topic += "/compressed"  # image_transport's name for the compressed stream
-                self._inputs.append(self.create_subscription(
-                    CompressedImage, image_topic, self.on_compressed, qos(),
-                    callback_group=self._input_group, qos_overriding_options=overrides,
-                ))
+                with _qos_overrides_checked(image_topic):
+                    self._inputs.append(self.create_subscription(
+                        CompressedImage, image_topic, self.on_compressed, qos(),
+                        callback_group=self._input_group, qos_overriding_options=overrides,
+                    ))
             else:
+                with _qos_overrides_checked(image_topic):
+                    self._inputs.append(self.create_subscription(
+                        Image, "~/image", self.on_image, qos(),
+                        callback_group=self._input_group, qos_overriding_options=overrides,
+                    ))
+            with _qos_overrides_checked("~/flow"):
                 self._inputs.append(self.create_subscription(
-                    Image, "~/image", self.on_image, qos(),
-                    callback_group=self._input_group, qos_overriding_options=overrides,
+                    Image, "~/flow", self.on_flow, qos(), callback_group=self._input_group,
+                    qos_overriding_options=overrides,
                 ))
-            self._inputs.append(self.create_subscription(
-                Image, "~/flow", self.on_flow, qos(), callback_group=self._input_group,
-                qos_overriding_options=overrides,
-            ))
         except BaseException:
             self._deactivate()
             raise
