@@ -250,6 +250,28 @@ def test_state_of_another_network_is_set_aside_not_overwritten(
     assert aside.read_bytes() == saved and (state_dir / STATE_FILE).read_bytes() != saved
 
 
+def test_default_state_dir_is_per_node_under_ros_home(
+    make_node: Callable[..., VosNode], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """state_dir empty: $ROS_HOME/amp_ros/<namespace>/<name>, one per node; a state file at the
+    old shared default is pointed out (not used, not touched)."""
+    from amp_ros.class_store import STATE_FILE
+
+    monkeypatch.setenv("ROS_HOME", str(tmp_path / "ros_home"))
+    legacy = tmp_path / "ros_home" / "amp_ros" / STATE_FILE
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"taught before")
+    capfd.readouterr()
+    plain, cam1 = make_node(state_dir=""), make_node(state_dir="", namespace="/cam1")
+    assert "old shared default" in capfd.readouterr().err
+    for node in (plain, cam1):
+        assert node.on_teach(teach_request(), Teach.Response()).success
+    assert (tmp_path / "ros_home" / "amp_ros" / "amp_vos" / STATE_FILE).is_file()
+    assert (tmp_path / "ros_home" / "amp_ros" / "cam1" / "amp_vos" / STATE_FILE).is_file()
+    assert legacy.read_bytes() == b"taught before"
+
+
 def _declaring(data: bytes, width: int, height: int) -> bytes:
     """A PNG or JPEG whose header declares width×height (the pixels stay as they were)."""
     patched = bytearray(data)

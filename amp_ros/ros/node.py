@@ -55,7 +55,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from amp_interfaces.srv import Forget, Teach  # noqa: E402
-from amp_ros.class_store import ClassStore  # noqa: E402
+from amp_ros.class_store import STATE_FILE, ClassStore  # noqa: E402
 from amp_ros.errors import AmpError, InputError  # noqa: E402
 from amp_ros.image_codec import (  # noqa: E402
     decode_compressed,
@@ -311,6 +311,12 @@ class VosNode(LifecycleNode):
             with self._pipeline_lock:
                 self.pipeline, self._store = pipeline, store
                 self._kept.clear()
+            legacy = state_dir_of(config, "") / STATE_FILE  # where amp_ros 0.1 kept every node's
+            if not config.state_dir and not store.path.exists() and legacy.exists():
+                self.get_logger().warning(
+                    f"taught classes in {legacy} (the old shared default) are not used: this node keeps "
+                    f"its own in {store.directory}; move the file there, or set state_dir"
+                )
             self._restore_taught_classes()
             for name in OUTPUTS:  # a profile each: QoS overrides change the profile they are given
                 with _qos_overrides_checked(f"~/{name}"):
