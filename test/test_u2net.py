@@ -40,13 +40,28 @@ def demo_input() -> np.ndarray:
 
 
 def test_torch_u2netp_equals_onnxruntime_on_a_real_frame(u2netp: U2Net, onnx_path: Path) -> None:
+    _check_against_onnxruntime(u2netp, onnx_path)
+
+
+def test_torch_u2net_equals_onnxruntime_on_a_real_frame() -> None:
+    """The full U²-Net (176 MB): checked where `make weights-u2net` fetched it."""
+    try:
+        path = weights_path("u2net")
+    except CheckpointError as err:
+        pytest.skip(f"full U²-Net weights not fetched (make weights-u2net): {err}")
+    model = U2Net("u2net")
+    load_onnx_weights(model, path)
+    _check_against_onnxruntime(model.eval(), path)
+
+
+def _check_against_onnxruntime(model: U2Net, onnx_path: Path) -> None:
     import onnxruntime
 
     x = demo_input()
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {session.get_inputs()[0].name: x})
     with torch.no_grad():
-        got = u2netp(torch.from_numpy(x))
+        got = model(torch.from_numpy(x))
     assert len(got) == len(expected) == 7
     for ours, theirs in zip(got, expected):
         assert ours.shape == theirs.shape == (1, 1, 320, 320)
