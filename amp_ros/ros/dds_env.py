@@ -1,5 +1,14 @@
 """The Fast DDS / ROS environment amp_ros processes run with, in one place.
 
+Transport choice (measured with ``scripts/transport_bench.py``, README "Transport"): amp_ros's
+XML profile ``config/fastdds_shm.xml`` (a 16 MB shared-memory segment plus UDPv4, builtin
+transports off), not Fast DDS's ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA``: with the profile every
+30 Hz 480p and 1080p rgb8 frame arrived best effort, with more throughput; LARGE_DATA delivered
+only a few frames whenever ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (rmw_fastrtps then replaces
+the builtin transports, so LARGE_DATA is ignored), which amp_ros's own processes use. A user's
+own choice wins: an exported FASTDDS_DEFAULT_PROFILES_FILE or FASTDDS_BUILTIN_TRANSPORTS is kept
+by :func:`apply_dds_variables` (and by the launch file).
+
 * :func:`fastdds_profile`: amp_ros's shared-memory profile (480×854 frames need its 16 MB
   segments);
 * :func:`dds_variables`: the variables for it (and for localhost-only discovery);
@@ -22,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PROFILE_NAME = "fastdds_shm.xml"
 PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
+BUILTIN_TRANSPORTS_ENV = "FASTDDS_BUILTIN_TRANSPORTS"
 DISCOVERY_ENV = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 
 
@@ -44,8 +54,12 @@ def dds_variables(*, localhost: bool = True) -> dict[str, str]:
 
 
 def apply_dds_variables(*, localhost: bool = True) -> None:
-    """Set :func:`dds_variables` in this process where the user has not set them already."""
+    """Set :func:`dds_variables` in this process where the user has not set them already; a
+    user's FASTDDS_BUILTIN_TRANSPORTS (e.g. LARGE_DATA) is their transport choice: then no
+    profile is added, as the profile would turn the builtin transports off."""
     for key, value in dds_variables(localhost=localhost).items():
+        if key == PROFILE_ENV and os.environ.get(BUILTIN_TRANSPORTS_ENV):
+            continue
         os.environ.setdefault(key, value)
 
 
