@@ -273,7 +273,8 @@ class VosNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Load the model, restore the taught classes, create the outputs and the services."""
+        """Load the model, restore the taught classes, warm the pipeline up (so that the first
+        camera frame is served like any other), create the outputs and the services."""
         return self._transition("configure", self._configure)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -318,6 +319,8 @@ class VosNode(LifecycleNode):
                     f"its own in {store.directory}; move the file there, or set state_dir"
                 )
             self._restore_taught_classes()
+            with self._pipeline_lock:  # torch initialises on its first frames: not on the camera's
+                warm_up_s = pipeline.warm_up()
             for name in OUTPUTS:  # a profile each: QoS overrides change the profile they are given
                 with _qos_overrides_checked(f"~/{name}"):
                     self._outputs[name] = self.create_lifecycle_publisher(
@@ -335,7 +338,8 @@ class VosNode(LifecycleNode):
             raise
         self.get_logger().info(
             f"configured: checkpoint {pipeline.checkpoint.path}, device {self._device()}, "
-            f"state_dir {store.directory}, taught classes {sorted(pipeline.taught_classes)}"
+            f"state_dir {store.directory}, taught classes {sorted(pipeline.taught_classes)}, "
+            f"warmed up in {warm_up_s:.1f} s"
         )
 
     def _activate(self) -> None:
