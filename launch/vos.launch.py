@@ -1,5 +1,6 @@
 """Launch one amp_vos node: parameters from a params file, optional namespace, sim time, and the
-Fast DDS transport amp_ros measured best for camera frames (README, "Transport").
+Fast DDS transport amp_ros measured best for camera frames (README, "Transport") unless
+FASTDDS_DEFAULT_PROFILES_FILE or FASTDDS_BUILTIN_TRANSPORTS is set already.
 
     ros2 launch amp_ros vos.launch.py image:=/camera/image_raw
     ros2 launch amp_ros vos.launch.py namespace:=cam1 image:=/cam1/image_raw params_file:=my.yaml
@@ -11,7 +12,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
@@ -19,6 +20,18 @@ from launch import LaunchContext, LaunchDescription
 
 # Node parameters that a non-empty launch argument of the same name overrides.
 OVERRIDES = ("checkpoint", "device", "image_transport")
+# A Fast DDS transport the user chose already (either variable set, even empty) is kept.
+TRANSPORT_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
+
+
+def _transport(context: LaunchContext) -> list[SetEnvironmentVariable]:
+    """amp_ros's shared-memory profile for the processes launched after it (README "Transport":
+    it delivered every 480p/1080p frame), unless the user chose a transport."""
+    if any(name in context.environment for name in TRANSPORT_VARIABLES):
+        return []
+    share = get_package_share_directory("amp_ros")
+    return [SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                                   os.path.join(share, "config", "fastdds_shm.xml"))]
 
 
 def _node(context: LaunchContext) -> list[Node]:
@@ -71,11 +84,6 @@ def generate_launch_description() -> LaunchDescription:
                               description="cpu | cuda | auto; empty = params file's (cpu)"),
         DeclareLaunchArgument("image_transport", default_value="",
                               description="raw | compressed; empty = params file's (raw)"),
-        # Camera frames over shared memory in one piece (README, "Transport"); a value the user
-        # exported already is kept.
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                               EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                                                   default_value=os.path.join(share, "config",
-                                                                              "fastdds_shm.xml"))),
+        OpaqueFunction(function=_transport),
         OpaqueFunction(function=_node),
     ])

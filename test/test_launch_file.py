@@ -84,8 +84,8 @@ def test_node_action_runs_vos_node_of_amp_ros(tree: ast.Module) -> None:
     assert ast.literal_eval(_keyword(node, "package")) == "amp_ros"
     assert ast.literal_eval(_keyword(node, "executable")) == "vos_node"
     assert ast.literal_eval(_keyword(node, "name")) == "amp_vos"
-    (share,) = _calls(tree, "get_package_share_directory")
-    assert ast.literal_eval(share.args[0]) == "amp_ros"
+    shares = _calls(tree, "get_package_share_directory")
+    assert shares and {ast.literal_eval(share.args[0]) for share in shares} == {"amp_ros"}
 
 
 def test_node_loads_the_params_file_default_config_vos_yaml(tree: ast.Module) -> None:
@@ -164,11 +164,21 @@ def test_node_remaps_image_and_flow(tree: ast.Module) -> None:
 
 
 def test_launch_file_selects_the_shm_profile(tree: ast.Module) -> None:
-    """FASTDDS_DEFAULT_PROFILES_FILE points at <share>/config/fastdds_shm.xml."""
+    """FASTDDS_DEFAULT_PROFILES_FILE points at <share>/config/fastdds_shm.xml (the transport
+    measured best, README "Transport"), unless the user set it or FASTDDS_BUILTIN_TRANSPORTS."""
     settings = _calls(tree, "SetEnvironmentVariable")
     by_name = {ast.literal_eval(call.args[0]): call.args[1] for call in settings}
-    assert "FASTDDS_DEFAULT_PROFILES_FILE" in by_name
+    assert list(by_name) == ["FASTDDS_DEFAULT_PROFILES_FILE"]
     assert _share_path_calls(by_name["FASTDDS_DEFAULT_PROFILES_FILE"]) == [["config", "fastdds_shm.xml"]]
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    transport = ast.unparse(functions["_transport"])
+    assert "context.environment" in transport and "return []" in transport
+    kept = next(n for n in tree.body
+                if isinstance(n, ast.Assign) and n.targets[0].id == "TRANSPORT_VARIABLES")  # fmt: skip
+    assert ast.literal_eval(kept.value) == ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
+    (launch,) = _calls(functions["generate_launch_description"], "LaunchDescription")
+    opaque = [ast.unparse(_keyword(c, "function")) for c in _calls(launch, "OpaqueFunction")]
+    assert opaque == ["_transport", "_node"]  # the variable is set before the node starts
 
 
 def test_launched_files_exist_and_are_installed() -> None:
