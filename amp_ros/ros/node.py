@@ -12,6 +12,7 @@ parameters are declared from :class:`~amp_ros.ros.node_config.NodeConfig`.
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import signal
 import sys
@@ -405,8 +406,16 @@ class VosNode(LifecycleNode):
             self.destroy_lifecycle_publisher(publisher)
         self._outputs = {}
         with self._pipeline_lock:  # a service call in flight finishes first
-            self.pipeline, self._store = None, None
+            freed, self.pipeline, self._store = self.pipeline, None, None
             self._kept.clear()
+        if freed is not None:  # give the memory back (on a GPU, also torch's cached blocks)
+            del freed
+            gc.collect()
+            if self._config.device != "cpu":
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
 
     # --- set-up -------------------------------------------------------------------------
 
