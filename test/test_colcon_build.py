@@ -27,7 +27,7 @@ from amp_ros.ros.dds_env import dds_variables, dds_variables_applied
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-DOMAIN_ID = 83  # unique to this test module
+DOMAIN_ID = 120  # unique to this test module
 BUILD_TIMEOUT = 900
 
 

@@ -25,7 +25,7 @@ from amp_ros.ros.dds_env import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-DOMAIN_ID = 84  # unique to this test module
+DOMAIN_ID = 121  # unique to this test module
 
 
 @pytest.fixture
