@@ -146,6 +146,14 @@ def _publish(pub: object, msg: object) -> bool:
     return True
 
 
+def _line_starting(stream: object, prefix: str) -> str:
+    """The child's next output line that starts with ``prefix``; RuntimeError if it ended."""
+    for line in stream:
+        if line.startswith(prefix):
+            return line
+    raise RuntimeError(f"the subscriber ended without printing {prefix!r}")
+
+
 def _run_case(case: str, size: str, phase: str, seconds: float, domain: int, reach: str) -> dict:
     """One publisher and one subscriber process with the case's environment."""
     base = {key: value for key, value in os.environ.items()
@@ -158,11 +166,11 @@ def _run_case(case: str, size: str, phase: str, seconds: float, domain: int, rea
     sub = subprocess.Popen([*me, "--role", "sub", "--phase", phase, "--seconds", str(seconds)],
                            env=sub_env, stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        assert sub.stdout.readline().strip() == "ready"
+        _line_starting(sub.stdout, "ready")  # (Fast DDS may log to stdout too)
         pub = subprocess.run([*me, "--role", "pub", "--phase", phase, "--seconds", str(seconds),
                               "--height", str(height), "--width", str(width)],
                              env=pub_env, capture_output=True, text=True, timeout=seconds + 60)  # fmt: skip
-        result = json.loads(sub.stdout.readline())
+        result = json.loads(_line_starting(sub.stdout, '{"received"'))
         sub.wait(timeout=60)
     finally:
         if sub.poll() is None:
@@ -170,7 +178,7 @@ def _run_case(case: str, size: str, phase: str, seconds: float, domain: int, rea
             sub.wait()
     if pub.returncode != 0:
         raise RuntimeError(f"publisher of {case} {size} {phase} failed:\n{pub.stderr[-3000:]}")
-    result.update(json.loads(pub.stdout.strip().splitlines()[-1]))
+    result.update(json.loads(next(line for line in pub.stdout.splitlines() if line.startswith('{"sent"'))))
     return result
 
 
