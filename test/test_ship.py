@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from amp_ros.checkpoint import load_checkpoint
 from amp_ros.training.ship import main
 
@@ -23,3 +25,16 @@ def test_ship_copies_verifies_and_records_scores(tiny_checkpoint: Path, tmp_path
     (score,) = shipped.training["scores"]
     assert score["global"] == figures and score["sequences"] == ["a", "b"]
     assert (dest / "model.safetensors").read_bytes() == (tiny_checkpoint / "model.safetensors").read_bytes()
+
+
+def test_ship_sets_the_processing_size(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    trained = load_checkpoint(tiny_checkpoint).input.max_side
+    assert main(["--checkpoint", str(tiny_checkpoint), "--name", "big", "--models", str(tmp_path),
+                 "--max-side", str(trained + 64)]) == 0
+    shipped = load_checkpoint(tmp_path / "big")
+    assert shipped.input.max_side == trained + 64
+    assert shipped.training["trained_max_side"] == trained
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(tiny_checkpoint), "--name", "x", "--models", str(tmp_path),
+              "--max-side", "0"])
+    assert not (tmp_path / "x").exists()

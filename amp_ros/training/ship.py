@@ -1,11 +1,12 @@
 """Ship a trained checkpoint as the default model, recording its held-out scores.
 
 ``python -m amp_ros.training.ship --checkpoint runs/X/best --name wrn [--metrics OUT/metrics.json
-...] [--default]`` copies the weights and the config (no optimizer state) to
+...] [--default] [--max-side N]`` copies the weights and the config (no optimizer state) to
 ``amp_ros/models/<name>/``, adds each metrics.json's global figures and config under
 ``training.scores`` (figures written by the scorer, never typed by hand), and with ``--default``
-makes it the model the node loads. Every file is written atomically, and paths are recorded
-relative to the repository (no folder of this machine).
+makes it the model the node loads; ``--max-side`` sets the processing size it runs at (chosen by
+cross-validation; the training size is kept as ``training.trained_max_side``). Every file is
+written atomically, and paths are recorded relative to the repository (no folder of this machine).
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True, help="folder name under --models")
     parser.add_argument("--models", type=Path, default=MODELS, help="models folder")
     parser.add_argument("--default", action="store_true", help="make it the default model")
+    parser.add_argument("--max-side", type=int, default=None,
+                        help="processing size to run at (longer side, px; default: the size it "
+                             "was trained at); the training size stays recorded")
     args = parser.parse_args(argv)
     args.dest = args.models / args.name
+    if args.max_side is not None and not 32 <= args.max_side <= 4096:
+        parser.error(f"--max-side must lie in 32…4096, got {args.max_side}")
     load_checkpoint(args.checkpoint)  # verify before shipping
     args.dest.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.dest / WEIGHTS_FILE) as tmp:
@@ -44,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                        "sequences": sorted(metrics["sequences"]), "global": metrics["global"],
                        "fps": metrics.get("fps"), "config": metrics.get("config")})
     config.setdefault("training", {})["scores"] = scores
+    if args.max_side is not None:
+        config["training"]["trained_max_side"] = config["input"]["max_side"]
+        config["input"]["max_side"] = args.max_side
     atomic_write(args.dest / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     load_checkpoint(args.dest)
     if args.default:
