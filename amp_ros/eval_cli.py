@@ -164,6 +164,8 @@ def _add_run_command(subparsers: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
     parser.add_argument("--levels", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
                         help="ablation: head levels to use, e.g. 2 (offline only; default all)")
+    parser.add_argument("--max-side", type=int, default=0,
+                        help="processing size, longer side in px (default: the checkpoint's)")
     parser.add_argument("--no-motion", action="store_true",
                         help="ablation: zero flow for every frame (offline only)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], type=parse_setting,
@@ -190,6 +192,8 @@ def _run_pipeline(args: argparse.Namespace) -> int:
                          f"got {args.shots}")
     if args.shots != 1 and not args.teach_first_frame:
         raise InputError("--shots needs --teach-first-frame")
+    if args.max_side and not 32 <= args.max_side <= 4096:
+        raise InputError(f"--max-side must lie in 32…4096, got {args.max_side}")
     if args.no_motion and args.via != "offline":
         raise InputError("--no-motion is an offline ablation (--via offline)")
     settings = RunSettings(
@@ -197,6 +201,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         adapt=not args.no_adapt, device=args.device, head_levels=args.levels,
         teach_shots=args.shots if args.teach_first_frame else 0,
         overrides=tuple(args.overrides), motion=not args.no_motion,
+        max_side=args.max_side,
     )
     masks = args.out / "masks"
     stats = run_sequences(sequences, masks, settings, runners=args.runners,

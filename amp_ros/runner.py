@@ -64,11 +64,14 @@ class RunSettings:
     head_levels: tuple[int, ...] | None = None
     teach_shots: int = 0  # 0: unsupervised; K: teach from the first K frames' ground truth
     motion: bool = True  # False (ablation, offline only): the motion stream sees zero flow
+    max_side: int = 0  # processing size (longer side, px); 0 = the checkpoint's
     overrides: tuple[tuple[str, object], ...] = ()  # pipeline settings by parameter name
 
     def pipeline_values(self) -> dict[str, object]:
         """The pipeline settings by node parameter name: these switches, then the overrides."""
         values: dict[str, object] = {"crf": self.crf, "taught_crf": self.crf, "adapt": self.adapt}
+        if self.max_side:
+            values["max_side"] = self.max_side  # the node's parameter of the same name
         values.update(self.overrides)
         return values
 
@@ -84,6 +87,8 @@ class RunSettings:
                      "head_levels": list(self.head_levels) if self.head_levels else "all"}
         if not self.motion:
             described["motion"] = "zero flow (ablation)"
+        if self.max_side:
+            described["max_side"] = self.max_side
         if self.teach_shots:
             described["protocol"] = f"teach the first {self.teach_shots} frame(s)"
         if self.overrides:
@@ -157,8 +162,11 @@ def run_offline(
 
     values = {s.name: s.default for s in flatten(PipelineConfig)}
     values.update(settings.pipeline_values())
+    values.pop("max_side", None)  # a checkpoint input setting, as in the node
     config = replace(build(PipelineConfig, values), head_levels=settings.head_levels)
     pipeline = Pipeline.from_checkpoint(settings.checkpoint_path(), device=settings.device, config=config)
+    if settings.max_side:
+        pipeline.checkpoint.input = replace(pipeline.checkpoint.input, max_side=settings.max_side)
     return segment(pipeline, sequences, results_dir, progress=progress,
                    teach_shots=settings.teach_shots, motion=settings.motion)
 
