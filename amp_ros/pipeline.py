@@ -110,11 +110,12 @@ class Pipeline:
 
     # --- segmentation --------------------------------------------------------------------
 
-    def step(self, frame: np.ndarray, flow: np.ndarray | None = None) -> StepResult:
+    def step(self, frame: np.ndarray, flow: np.ndarray | None = None, *, labels: bool = True) -> StepResult:
         """Segment one frame (H×W×3 uint8 RGB) given its flow from the previous frame.
 
         flow: H×W×2 float32 pixel displacements, or None to compute DIS flow from the previous
-        frame (zero flow on the first frame).
+        frame (zero flow on the first frame). labels False: skip the taught classes (their
+        labels, CRF and adaptation; ``labels`` of the result is None), as when nobody listens.
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -153,7 +154,7 @@ class Pipeline:
         timings["adapt"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        labels = self._taught_labels(features, (height, width)) if len(self.taught) else None
+        taught = self._taught_labels(features, (height, width)) if labels and len(self.taught) else None
         timings["taught"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
@@ -161,7 +162,7 @@ class Pipeline:
         mask = np.where(probability > self.config.mask_threshold, 255, 0).astype(np.uint8)
         timings["output"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - start
-        return StepResult(mask, probability.astype(np.float32), labels, adapted, source, timings)
+        return StepResult(mask, probability.astype(np.float32), taught, adapted, source, timings)
 
     # --- classes -------------------------------------------------------------------------
 

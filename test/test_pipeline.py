@@ -386,3 +386,16 @@ def test_warm_up_leaves_a_fresh_pipeline(tiny_checkpoint: Path, make_frame: Fram
         a, b = fresh.step(frame), warmed.step(frame)
         assert a.flow_source == b.flow_source
         assert np.array_equal(a.mask, b.mask) and np.array_equal(a.probability, b.probability)
+
+
+def test_without_labels_the_taught_classes_cost_nothing(tiny_pipeline: Pipeline, make_frame: Frames) -> None:
+    """step(labels=False): no labels and no taught-class work (their proxies stay as taught)."""
+    _confident(tiny_pipeline)
+    tiny_pipeline.configure(taught_alpha=0.2)
+    tiny_pipeline.teach("cup", _box_mask(48, 64), _object_frame(make_frame))
+    taught = tiny_pipeline.taught
+    result = tiny_pipeline.step(_object_frame(make_frame, seed=1), labels=False)
+    assert result.labels is None and result.mask.shape == (48, 64)
+    assert tiny_pipeline.taught is taught
+    assert tiny_pipeline.step(_object_frame(make_frame, seed=2)).labels is not None
+    assert tiny_pipeline.taught is not taught

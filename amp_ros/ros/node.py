@@ -679,7 +679,9 @@ class VosNode(LifecycleNode):
             pipeline = self.pipeline
             if pipeline is None or not outputs:  # cleaned up meanwhile
                 return
-            result = pipeline.step(frame, flow)
+            # Taught classes cost time every frame: only while someone listens for their labels.
+            wanted = any(outputs[name].get_subscription_count() for name in ("labels", "overlay"))
+            result = pipeline.step(frame, flow, labels=wanted)
             if self._config.teach_frames:
                 small = shrink_frame(frame, pipeline.checkpoint.input.max_side)
                 self._kept.append(KeptFrame(stamp_ns(header), small, frame.shape[:2]))
