@@ -2,7 +2,8 @@
 # The held-out evaluation behind docs/results.md: every table there is written by this script
 # (amp-eval's metrics.json → `amp-eval compare`), none is typed by hand.
 #
-#   DAVIS=../shared/data/davis2016-train scripts/heldout_results.sh
+#   DAVIS=../shared/data/davis2016-train FOLD1=runs/u2p-fold1/best JOBS=2 OMP_NUM_THREADS=1 \
+#       scripts/heldout_results.sh
 #
 # Sequences: the six DAVIS-2016 train sequences held out from training (VAL_SEQUENCES in
 # amp_ros/training/train.py). Models: the shipped ones (amp_ros/models/<name>), recorded by name
@@ -14,71 +15,102 @@ OUT=${OUT:-out/results}
 SEQUENCES=${SEQUENCES:-bus,car-turn,dance-jump,hike,mallard-fly,stroller}
 MODELS=${MODELS:-$(.venv/bin/python -c "from amp_ros.models import shipped_models; print(' '.join(shipped_models()))")}
 EVAL=(.venv/bin/python -m amp_ros.ros.eval_cli)  # amp-eval, with --via ros
+JOBS=${JOBS:-1}  # evaluations run side by side (each one thread with OMP_NUM_THREADS=1)
+# Fold 1 of the cross-validation: the default recipe trained with these six held out instead
+# (FOLD1 = that run's checkpoint folder; its rows are skipped when FOLD1 is empty).
+FOLD1=${FOLD1:-}
+FOLD1_SEQUENCES=${FOLD1_SEQUENCES:-bmx-bumps,drift-turn,horsejump-low,motocross-bumps,rollerblade,tennis}
+export DAVIS OUT
 
-run() {  # run LABEL [amp-eval davis options...]
-  local label=$1; shift
-  if [ ! -f "$OUT/$label/metrics.json" ]; then  # resumable: finished runs are kept
-    "${EVAL[@]}" davis --root "$DAVIS" --sequences "$SEQUENCES" --out "$OUT/$label" --quiet "$@"
+queue=() queued=" "
+run() {  # run LABEL SEQUENCES [amp-eval davis options...]: queued unless finished or queued
+  if [ ! -f "$OUT/$1/metrics.json" ] && [[ $queued != *" $1 "* ]]; then
+    queue+=("$*") queued+="$1 "
   fi
 }
 
-main_runs=() ablation_runs=()
+main_runs=()
 for model in $MODELS; do
-  run "$model" --checkpoint "$model"
+  run "$model" "$SEQUENCES" --checkpoint "$model"
   main_runs+=("$model=$OUT/$model")
 done
 first=${ABLATE:-$(.venv/bin/python -c "from amp_ros.models import default_model_name; print(default_model_name())")}
-run "$first-no-adapt" --checkpoint "$first" --no-adapt
-run "$first-no-crf" --checkpoint "$first" --no-crf
-run "$first-trunk-level-only" --checkpoint "$first" --levels 2
-run "$first-via-ros" --checkpoint "$first" --via ros
+run "$first-no-crf" "$SEQUENCES" --checkpoint "$first" --no-crf
+run "$first-trunk-level-only" "$SEQUENCES" --checkpoint "$first" --levels 2
+run "$first-no-motion" "$SEQUENCES" --checkpoint "$first" --no-motion
+run "$first-via-ros" "$SEQUENCES" --checkpoint "$first" --via ros
 ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-adapt"
                "no CRF=$OUT/$first-no-crf" "one head level (trunk)=$OUT/$first-trunk-level-only"
+               "no motion (zero flow)=$OUT/$first-no-motion"
                "through the ROS node=$OUT/$first-via-ros")
+# Run-time settings, cross-validated on both folds (the same rows for each fold). The fold-1
+# model runs at the default model's processing size, like the default model.
+side=$(.venv/bin/python -c "from amp_ros.checkpoint import load_checkpoint; from amp_ros.models import resolve_checkpoint; print(load_checkpoint(resolve_checkpoint('$first')).input.max_side)")
+SETTINGS=("max-side-256|--max-side 256" "crf-5-iterations|--set crf_iterations=5")
+settings_rows() {  # settings_rows PREFIX → compare specs on stdout
+  echo "default ($side px, α 0.001, CRF as shipped)=$OUT/$1"
+  echo "α=0=$OUT/$1-no-adapt"
+  for entry in "${SETTINGS[@]}"; do echo "${entry%%|*}=$OUT/$1-${entry%%|*}"; done
+}
+queue_settings() {  # queue_settings PREFIX SEQUENCES [options for every row...]
+  local prefix=$1 sequences=$2; shift 2
+  run "$prefix" "$sequences" "$@"
+  run "$prefix-no-adapt" "$sequences" "$@" --no-adapt
+  for entry in "${SETTINGS[@]}"; do
+    # shellcheck disable=SC2086  # the options are words
+    run "$prefix-${entry%%|*}" "$sequences" "$@" ${entry#*|}
+  done
+}
+queue_settings "$first" "$SEQUENCES" --checkpoint "$first"
+if [ -n "$FOLD1" ]; then
+  queue_settings fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
+  run fold1-teach-1shot "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side" --teach-first-frame
+fi
 # Teaching: the semi-supervised protocol (a class taught from the first frames' ground truth).
-run "$first-teach-1shot" --checkpoint "$first" --teach-first-frame
-run "$first-teach-1shot-no-adapt" --checkpoint "$first" --teach-first-frame --no-adapt
-run "$first-teach-1shot-no-crf" --checkpoint "$first" --teach-first-frame --no-crf
-run "$first-teach-5shot" --checkpoint "$first" --teach-first-frame --shots 5
-run "$first-teach-1shot-via-ros" --checkpoint "$first" --teach-first-frame --via ros
-run "$first-teach-1shot-one-background" --checkpoint "$first" --teach-first-frame \
-    --set taught_background_grid=1
-run "$first-teach-1shot-no-search-window" --checkpoint "$first" --teach-first-frame \
-    --set taught_search_radius=0
-teach_runs=("1 shot=$OUT/$first-teach-1shot"
-            "1 shot, no adaptation of the taught class=$OUT/$first-teach-1shot-no-adapt"
-            "1 shot, no CRF=$OUT/$first-teach-1shot-no-crf"
-            "1 shot, one background proxy (grid 1)=$OUT/$first-teach-1shot-one-background"
-            "1 shot, no search window=$OUT/$first-teach-1shot-no-search-window"
-            "5 shots=$OUT/$first-teach-5shot"
-            "1 shot through the ROS node (/amp/teach)=$OUT/$first-teach-1shot-via-ros")
-# The taught classes' self-adaptation rate, cross-validated on these sequences.
-run "$first-teach-1shot-alpha-0.001" --checkpoint "$first" --teach-first-frame --set taught_alpha=0.001
-run "$first-teach-1shot-alpha-0.01" --checkpoint "$first" --teach-first-frame --set taught_alpha=0.01
-alpha_runs=("taught_alpha 0=$OUT/$first-teach-1shot-no-adapt"
-            "taught_alpha 0.001=$OUT/$first-teach-1shot-alpha-0.001"
-            "taught_alpha 0.003 (default)=$OUT/$first-teach-1shot"
-            "taught_alpha 0.01=$OUT/$first-teach-1shot-alpha-0.01")
-# The episodic fine-tune of the default model (amp-train --init … --episodes 4), if given.
+run "$first-teach-1shot" "$SEQUENCES" --checkpoint "$first" --teach-first-frame
+run "$first-teach-1shot-taught-alpha-0" "$SEQUENCES" --checkpoint "$first" --teach-first-frame \
+    --set taught_alpha=0
+teach_runs=("$first, 1 shot=$OUT/$first-teach-1shot"
+            "$first, 1 shot, taught_alpha 0=$OUT/$first-teach-1shot-taught-alpha-0")
+[ -z "${EPISODIC:-}" ] || teach_runs+=("efficientnet-lite0, 1 shot=$OUT/efficientnet-lite0-teach-1shot")
+# The episodic fine-tune of the efficientnet-lite0 model (amp-train --init … --episodes 4), if given.
 episodic_runs=()
 if [ -n "${EPISODIC:-}" ]; then
-  run episodic --checkpoint "$EPISODIC"
-  run episodic-teach-1shot --checkpoint "$EPISODIC" --teach-first-frame
-  episodic_runs=("$first, unsupervised=$OUT/$first" "$first, 1 shot=$OUT/$first-teach-1shot"
+  run episodic "$SEQUENCES" --checkpoint "$EPISODIC"
+  run episodic-teach-1shot "$SEQUENCES" --checkpoint "$EPISODIC" --teach-first-frame
+  run efficientnet-lite0-teach-1shot "$SEQUENCES" --checkpoint efficientnet-lite0 --teach-first-frame
+  episodic_runs=("efficientnet-lite0, unsupervised=$OUT/efficientnet-lite0"
+                 "efficientnet-lite0, 1 shot=$OUT/efficientnet-lite0-teach-1shot"
                  "episodic fine-tune, unsupervised=$OUT/episodic"
                  "episodic fine-tune, 1 shot=$OUT/episodic-teach-1shot")
+fi
+# Every queued evaluation, JOBS at a time (one line each: LABEL SEQUENCES OPTIONS...);
+# DRY=1 lists them and stops.
+if [ -n "${DRY:-}" ]; then printf '%s\n' "${queue[@]}"; exit 0; fi
+if [ ${#queue[@]} -gt 0 ]; then
+  printf '%s\n' "${queue[@]}" | xargs -P "$JOBS" -L 1 bash -c \
+    'label=$1 sequences=$2; shift 2; '"${EVAL[*]}"' davis --root "$DAVIS" --sequences "$sequences" --out "$OUT/$label" --quiet "$@" > "$OUT/$label.log" 2>&1 || { echo "FAILED: $label (see $OUT/$label.log)"; exit 255; }' _
 fi
 mkdir -p "$OUT/tables"
 "${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"
 "${EVAL[@]}" compare "${ablation_runs[@]}" --out "$OUT/tables/ablation.md"
 "${EVAL[@]}" compare "${teach_runs[@]}" --out "$OUT/tables/teach.md"
-"${EVAL[@]}" compare "${alpha_runs[@]}" --out "$OUT/tables/teach_alpha.md"
+mapfile -t fold_a < <(settings_rows "$first")
+"${EVAL[@]}" compare "${fold_a[@]}" --out "$OUT/tables/settings_fold_a.md"
+if [ -n "$FOLD1" ]; then
+  mapfile -t fold_1 < <(settings_rows fold1)
+  "${EVAL[@]}" compare "${fold_1[@]}" --out "$OUT/tables/settings_fold_1.md"
+  "${EVAL[@]}" compare "fold A ($first)=$OUT/$first" "fold 1=$OUT/fold1" \
+      "fold A, 1 shot=$OUT/$first-teach-1shot" "fold 1, 1 shot=$OUT/fold1-teach-1shot" \
+      --out "$OUT/tables/folds.md"
+else
+  echo "(not run: set FOLD1 to the fold-1 checkpoint folder)" | tee "$OUT/tables/settings_fold_1.md" > "$OUT/tables/folds.md"
+fi
 if [ ${#episodic_runs[@]} -gt 0 ]; then
   "${EVAL[@]}" compare "${episodic_runs[@]}" --out "$OUT/tables/episodic.md"
 else
   echo "(not run: set EPISODIC to the fine-tuned checkpoint folder)" > "$OUT/tables/episodic.md"
 fi
-.venv/bin/python -m amp_ros.benchmark --checkpoint "$first" > "$OUT/tables/benchmark.md"
 
 # docs/results.md = docs/results.template.md with each {{name}} replaced by OUT/tables/name.md
 # (and {{imprint_check}} by the imprint-check JSON files named in IMPRINT, if any).
