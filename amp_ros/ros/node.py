@@ -30,7 +30,7 @@ import re  # noqa: E402  (after the early signal handlers, on purpose)
 import time  # noqa: E402
 import traceback  # noqa: E402
 from collections import deque  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
 from typing import Any  # noqa: E402
@@ -486,45 +486,46 @@ class VosNode(LifecycleNode):
 
     def on_image(self, msg: Image) -> None:
         """Decode a camera frame and offer it for processing (alone or paired with flow)."""
-        self._arrived()
-        try:
-            try:
-                self._check_size("frame", msg)
-                frame = image_to_rgb(msg)
-            except InputError as err:
-                self._reject(f"frame rejected: {err}")
-                return
-            self._take_frame(msg.header, frame)
-        except Exception as err:  # an exception would end spin(): count, log, go on
-            self._frame_failed(err)
+        self._receive(msg.header, lambda: self._decode_raw(msg))
+
+    def _decode_raw(self, msg: Image) -> np.ndarray:
+        self._check_size("frame", msg)
+        return image_to_rgb(msg)
 
     def on_compressed(self, msg: CompressedImage) -> None:
         """Decode a sensor_msgs/CompressedImage frame (image_transport's compressed stream)."""
+        self._receive(msg.header, lambda: self._decode_compressed(msg))
+
+    def _decode_compressed(self, msg: CompressedImage) -> np.ndarray:
+        limit = self._config.max_image_pixels
+        data = bytes(msg.data)
+        if len(data) > 4 * limit + 65536:  # more than any codec needs for that many pixels
+            raise InputError(
+                f"compressed frame of {len(data)} bytes is too large for max_image_pixels {limit}"
+            )
+        declared = compressed_dimensions(data)
+        if declared is not None and declared[0] * declared[1] > limit:
+            raise InputError(
+                f"frame {declared[0]}×{declared[1]} (its {msg.format} header) exceeds "
+                f"max_image_pixels {limit}"
+            )
+        frame = decode_compressed(msg.format, data)
+        if frame.shape[0] * frame.shape[1] > limit:
+            raise InputError(f"frame {frame.shape[1]}×{frame.shape[0]} exceeds max_image_pixels {limit}")
+        return frame
+
+    def _receive(self, header: Any, decode: Callable[[], np.ndarray]) -> None:
+        """A frame arrived: decode it (an InputError rejects it) and offer it for processing. Any
+        other exception is counted and logged: raised, it would end spin()."""
         self._arrived()
         try:
             try:
-                limit = self._config.max_image_pixels
-                data = bytes(msg.data)
-                if len(data) > 4 * limit + 65536:  # more than any codec needs for that many pixels
-                    raise InputError(
-                        f"compressed frame of {len(data)} bytes is too large for max_image_pixels {limit}"
-                    )
-                declared = compressed_dimensions(data)
-                if declared is not None and declared[0] * declared[1] > limit:
-                    raise InputError(
-                        f"frame {declared[0]}×{declared[1]} (its {msg.format} header) exceeds "
-                        f"max_image_pixels {limit}"
-                    )
-                frame = decode_compressed(msg.format, data)
-                if frame.shape[0] * frame.shape[1] > limit:
-                    raise InputError(
-                        f"frame {frame.shape[1]}×{frame.shape[0]} exceeds max_image_pixels {limit}"
-                    )
+                frame = decode()
             except InputError as err:
                 self._reject(f"frame rejected: {err}")
                 return
-            self._take_frame(msg.header, frame)
-        except Exception as err:  # an exception would end spin(): count, log, go on
+            self._take_frame(header, frame)
+        except Exception as err:
             self._frame_failed(err)
 
     def _arrived(self) -> None:
