@@ -263,6 +263,17 @@ class VosSession:
         self._stamp += 33_333_333
         return self._stamp
 
+    def stream_until(self, messages: list[Image], stop: threading.Event, rate: float = 30.0) -> None:
+        """Publish ``messages`` in a loop at ``rate`` Hz, each with a fresh stamp, until ``stop``
+        is set (run it in a thread to keep frames coming while something else happens)."""
+        count = 0
+        while not stop.is_set():
+            msg = messages[count % len(messages)]
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(self.next_stamp(), 1_000_000_000)
+            self.image_pub.publish(msg)
+            count += 1
+            time.sleep(1 / rate)
+
     def segment(
         self, frame: np.ndarray, flow: np.ndarray | None = None, *, timeout: float = 30.0,
         output: str = "mask",

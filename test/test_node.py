@@ -729,13 +729,7 @@ def test_sigint_while_streaming_stops_cleanly(tiny_checkpoint: Path, tmp_path: P
         def stream() -> None:
             session = VosSession(client, node)
             client.wait_for_subscriber(session.image_pub)
-            count = 0
-            while not streaming.is_set():
-                msg = messages[count % len(messages)]
-                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(session.next_stamp(), 1_000_000_000)
-                session.image_pub.publish(msg)
-                count += 1
-                time.sleep(1 / 30)
+            session.stream_until(messages, streaming)
 
         masks = client.record(Image, "/amp_vos/mask")
         publisher = threading.Thread(target=stream, daemon=True)

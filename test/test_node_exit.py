@@ -65,17 +65,6 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _stream(session: VosSession, stop: threading.Event) -> None:
-    messages = [image_msg(_frame(i), "rgb8") for i in range(4)]
-    count = 0
-    while not stop.is_set():
-        msg = messages[count % len(messages)]
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(session.next_stamp(), 1_000_000_000)
-        session.image_pub.publish(msg)
-        count += 1
-        time.sleep(1 / 30)
-
-
 def _interrupt(node: NodeProcess, client: RosClient, moment: str, signum: int, delay: float) -> None:
     """Start ``node``, bring it to ``moment`` (starting: ``delay`` s after its signal handlers are
     in place) and send it ``signum``."""
@@ -92,7 +81,9 @@ def _interrupt(node: NodeProcess, client: RosClient, moment: str, signum: int, d
     streamer = None
     if moment == "streaming":
         session = VosSession(client, node)
-        streamer = threading.Thread(target=_stream, args=(session, stop_streaming), daemon=True)
+        streamer = threading.Thread(target=session.stream_until,
+                                    args=([image_msg(_frame(i), "rgb8") for i in range(4)], stop_streaming),
+                                    daemon=True)
         streamer.start()
         assert session.masks.wait_for(lambda _: True, 60.0) is not None, node.log()
     try:
