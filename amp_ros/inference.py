@@ -82,10 +82,12 @@ def predict(
     checks frames and flow once, training reads its own data), so nothing is checked twice.
     """
     device = next(network.parameters()).device
-    image = to_tensor(frame, config).to(device)
-    motion = to_tensor(flow_to_rgb(flow), config).to(device)
+    # channels-last inputs (and a channels-last network, as the pipeline keeps it): the faster
+    # convolution layout on CPUs and GPUs alike
+    image = to_tensor(frame, config).to(device, memory_format=torch.channels_last)
+    motion = to_tensor(flow_to_rgb(flow), config).to(device, memory_format=torch.channels_last)
     features = network(image, motion)
-    return FrameFeatures(features=[f[0].float().cpu() for f in features], frame=frame)
+    return FrameFeatures(features=[f[0].float().cpu().contiguous() for f in features], frame=frame)
 
 
 def class_logits(

@@ -66,7 +66,9 @@ class Pipeline:
 
     def __init__(self, checkpoint: Checkpoint, config: PipelineConfig | None = None):
         self.checkpoint = checkpoint
-        self.network = checkpoint.network.eval()
+        # channels-last: the convolutions' faster layout on CPUs (oneDNN) and GPUs alike
+        self.network = checkpoint.network.eval().to(memory_format=torch.channels_last)
+        self._device = str(next(self.network.parameters()).device)  # where the torch CRF runs
         # Features come back to the CPU (inference.predict), so the proxies live there too.
         self.scale = checkpoint.scale.cpu()
         self.config = config or PipelineConfig()
@@ -145,7 +147,7 @@ class Pipeline:
         rows = [self.base.index(BACKGROUND), self.base.index(OBJECT)]
         two_class = torch.softmax(logits[rows], dim=0).numpy()
         if self.config.crf:
-            two_class = refine(two_class, features.frame, self.config.crf_config, small_h / height)
+            two_class = refine(two_class, features.frame, self.config.crf_config, small_h / height, self._device)
         object_small = two_class[1]
         timings["crf"] = time.perf_counter() - tick
 
@@ -315,7 +317,7 @@ class Pipeline:
             pair = torch.softmax(torch.stack([background, object_logits]), dim=0).numpy()
             pair = self._near_last_seen(name, pair)
             if self.config.taught_crf:
-                pair = refine(pair, features.frame, self.config.crf_config, features.size[0] / size[0])
+                pair = refine(pair, features.frame, self.config.crf_config, features.size[0] / size[0], self._device)
             probabilities.append(pair[1])
             self._last_seen[name] = pair[1] > self.config.mask_threshold
         if self._adapting(self.config.taught_alpha):

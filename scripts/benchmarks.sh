@@ -7,7 +7,8 @@
 #       scripts/benchmarks.sh                    # a smoke test of the whole chain (minutes)
 #
 # Resumable: a case whose OUT/<case>.json exists is skipped (delete it to measure again). Cases:
-# offline on the CPU at 854×480 and 1920×1080 (default, no CRF, one taught class); through the
+# offline on the CPU at 854×480 and 1920×1080 (default, no CRF, one taught class; at 854×480 also
+# the pydensecrf CRF and 5 CRF iterations); through the
 # node at 30 Hz at both sizes; the soak (SOAK_FRAMES through the node at 30 Hz, 854×480); and,
 # when torch sees a GPU, the same offline and node cases with --device cuda. Threads: torch's
 # default (every core) unless OMP_NUM_THREADS is set; the node inherits it.
@@ -39,6 +40,10 @@ for size in 854x480 1920x1080; do
   run "cpu-$size-no-crf" "${common[@]}" --config crf=false
   run "cpu-$size-taught" "${common[@]}" --teach
 done
+# the CRF's two implementations, and the documented speed option (its J cost: docs/results.md)
+common=(--device cpu --size 854x480 --frames "$FRAMES" --warmup "$WARMUP")
+run "cpu-854x480-pydensecrf" "${common[@]}" --config crf_backend=pydensecrf
+run "cpu-854x480-crf-5" "${common[@]}" --config crf_iterations=5
 for size in 854x480 1920x1080; do
   run "ros-$size" --device cpu --via ros --size "$size" --rate "$RATE" --frames "$ROS_FRAMES" --warmup "$WARMUP"
 done
