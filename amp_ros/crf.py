@@ -85,6 +85,8 @@ def mean_field(
     normalised) probabilities of the other pixels with the kernel's weight to the log-unary."""
     labels, height, width = probabilities.shape
     log_unary = probabilities.clamp(_CLIP, 1.0).log().reshape(labels, -1)
+    if config.iterations == 0:
+        return torch.softmax(log_unary, 0).reshape(labels, height, width)
     rows = torch.arange(height, dtype=torch.float32, device=frame.device)
     columns = torch.arange(width, dtype=torch.float32, device=frame.device)
     y, x = torch.meshgrid(rows, columns, indexing="ij")

@@ -30,13 +30,13 @@ class PermutohedralLattice:
             raise InputError("lattice features contain NaN or inf values")
         points, d = features.shape
         device = features.device
-        features = features.to(torch.float64)  # the rounding below must not depend on float error
+        features = features.float()  # single precision, as pydensecrf
 
         # Elevate onto the hyperplane sum(x) = 0 of R^(d+1), scaled so the blur has std 1.
-        level = torch.arange(d, dtype=torch.float64, device=device)
+        level = torch.arange(d, dtype=torch.float32, device=device)
         scaled = features * (math.sqrt(2.0 / 3.0) * (d + 1) / torch.sqrt((level + 1) * (level + 2)))
         suffix = scaled.flip(1).cumsum(1).flip(1)  # suffix[:, j] = sum of scaled[:, j:]
-        elevated = torch.empty(points, d + 1, dtype=torch.float64, device=device)
+        elevated = torch.empty(points, d + 1, dtype=torch.float32, device=device)
         elevated[:, 0] = suffix[:, 0]
         elevated[:, 1:d] = suffix[:, 1:] - level[1:] * scaled[:, : d - 1]
         elevated[:, d] = -d * scaled[:, d - 1]
@@ -56,7 +56,7 @@ class PermutohedralLattice:
 
         # Barycentric weights of the d+1 vertices.
         share = (elevated - origin) / (d + 1)
-        barycentric = torch.zeros(points, d + 2, dtype=torch.float64, device=device)
+        barycentric = torch.zeros(points, d + 2, dtype=torch.float32, device=device)
         barycentric.scatter_add_(1, d - rank, share)
         barycentric.scatter_add_(1, d - rank + 1, -share)
         barycentric[:, 0] += 1.0 + barycentric[:, d + 1]
