@@ -53,59 +53,77 @@ class CrfConfig:
 def refine(
     probabilities: np.ndarray, frame: np.ndarray, config: CrfConfig, scale: float = 1.0, device: str = "cpu"
 ) -> np.ndarray:
-    """Mean-field inference of a fully connected CRF.
+    """Mean-field inference of a fully connected CRF (one map of one frame; :class:`FrameCrf`
+    refines several maps of a frame with its kernels built once).
 
     probabilities: K×h×w float (softmax, sums to 1 over K); frame: h×w×3 uint8 RGB;
     scale: h / original frame height, so spatial widths given at frame size shrink with it;
     device: where the torch backend runs. Returns the K×h×w float32 posterior marginals.
     """
-    if probabilities.ndim != 3 or probabilities.shape[1:] != frame.shape[:2]:
-        raise InputError(
-            f"CRF needs K×h×w probabilities matching the h×w×3 frame, got "
-            f"{probabilities.shape} and {frame.shape}"
-        )
-    if config.iterations < 0:
-        raise InputError(f"CRF iterations must be >= 0, got {config.iterations}")
-    if config.backend == "pydensecrf":
-        return _refine_pydensecrf(probabilities, frame, config, scale)
-    if config.backend != "torch":
-        raise InputError(f"unknown CRF backend {config.backend!r}; one of {BACKENDS}")
-    posterior = mean_field(
-        torch.from_numpy(np.ascontiguousarray(probabilities, dtype=np.float32)).to(device),
-        torch.from_numpy(np.ascontiguousarray(frame)).to(device), config, scale,
-    )
-    return posterior.cpu().numpy()
+    return FrameCrf(frame, config, scale, device).refine(probabilities)
 
 
-def mean_field(
-    probabilities: torch.Tensor, frame: torch.Tensor, config: CrfConfig, scale: float = 1.0
-) -> torch.Tensor:
-    """The torch mean-field inference: K×h×w probabilities and an h×w×3 uint8 frame on one
-    device → K×h×w marginals. Each iteration adds, per class, the kernel-weighted (symmetrically
-    normalised) probabilities of the other pixels with the kernel's weight to the log-unary."""
-    labels, height, width = probabilities.shape
-    log_unary = probabilities.clamp(_CLIP, 1.0).log().reshape(labels, -1)
-    if config.iterations == 0:
-        return torch.softmax(log_unary, 0).reshape(labels, height, width)
-    rows = torch.arange(height, dtype=torch.float32, device=frame.device)
-    columns = torch.arange(width, dtype=torch.float32, device=frame.device)
-    y, x = torch.meshgrid(rows, columns, indexing="ij")
-    position = torch.stack([x.reshape(-1), y.reshape(-1)], 1)
-    colour = frame.reshape(-1, 3).float()
-    bilateral_sxy = max(config.bilateral_sxy * scale, 1e-3)
-    bilateral = PermutohedralLattice(torch.cat([position / bilateral_sxy, colour / config.bilateral_srgb], 1))
-    smoothness = _SeparableGaussian(max(config.gaussian_sxy * scale, 1e-3), height, width)
-    kernels = [
-        (_Normalised(bilateral.filter, log_unary), config.bilateral_compat),
-        (_Normalised(smoothness.filter, log_unary), config.gaussian_compat),
-    ]
-    q = torch.softmax(log_unary, 0)
-    for _ in range(config.iterations):
-        energy = log_unary.clone()
-        for kernel, weight in kernels:
-            energy += weight * kernel(q)
-        q = torch.softmax(energy, 0)
-    return q.reshape(labels, height, width)
+class FrameCrf:
+    """The dense CRF of one frame: its kernels (the bilateral lattice is most of the cost) are
+    built on the first refinement and reused for every further map of the frame, such as each
+    taught class's."""
+
+    def __init__(self, frame: np.ndarray, config: CrfConfig, scale: float = 1.0, device: str = "cpu"):
+        if config.iterations < 0:
+            raise InputError(f"CRF iterations must be >= 0, got {config.iterations}")
+        if config.backend not in BACKENDS:
+            raise InputError(f"unknown CRF backend {config.backend!r}; one of {BACKENDS}")
+        self.frame, self.config, self.scale, self.device = frame, config, scale, device
+        self._kernels: list[tuple[_Normalised, float]] | None = None
+
+    def refine(self, probabilities: np.ndarray) -> np.ndarray:
+        """K×h×w softmax probabilities of this frame → K×h×w float32 marginals."""
+        if probabilities.ndim != 3 or probabilities.shape[1:] != self.frame.shape[:2]:
+            raise InputError(
+                f"CRF needs K×h×w probabilities matching the h×w×3 frame, got "
+                f"{probabilities.shape} and {self.frame.shape}"
+            )
+        if self.config.backend == "pydensecrf":
+            return _refine_pydensecrf(probabilities, self.frame, self.config, self.scale)
+        tensor = torch.from_numpy(np.ascontiguousarray(probabilities, dtype=np.float32)).to(self.device)
+        return self.mean_field(tensor).cpu().numpy()
+
+    def mean_field(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """The torch inference on K×h×w probabilities (on this CRF's device). Each iteration adds,
+        per class, the kernel-weighted (symmetrically normalised) probabilities of the other
+        pixels, times the kernel's weight, to the log-unary, then takes the softmax."""
+        labels, height, width = probabilities.shape
+        log_unary = probabilities.clamp(_CLIP, 1.0).log().reshape(labels, -1)
+        q = torch.softmax(log_unary, 0)
+        if self.config.iterations == 0:
+            return q.reshape(labels, height, width)
+        kernels = self._built()
+        for _ in range(self.config.iterations):
+            energy = log_unary.clone()
+            for kernel, weight in kernels:
+                energy += weight * kernel(q)
+            q = torch.softmax(energy, 0)
+        return q.reshape(labels, height, width)
+
+    def _built(self) -> list[tuple[_Normalised, float]]:
+        if self._kernels is None:
+            config, (height, width) = self.config, self.frame.shape[:2]
+            frame = torch.from_numpy(np.ascontiguousarray(self.frame)).to(self.device)
+            rows = torch.arange(height, dtype=torch.float32, device=frame.device)
+            columns = torch.arange(width, dtype=torch.float32, device=frame.device)
+            y, x = torch.meshgrid(rows, columns, indexing="ij")
+            position = torch.stack([x.reshape(-1), y.reshape(-1)], 1)
+            colour = frame.reshape(-1, 3).float()
+            bilateral_sxy = max(config.bilateral_sxy * self.scale, 1e-3)
+            features = torch.cat([position / bilateral_sxy, colour / config.bilateral_srgb], 1)
+            bilateral = PermutohedralLattice(features)
+            smoothness = _SeparableGaussian(max(config.gaussian_sxy * self.scale, 1e-3), height, width)
+            ones = torch.ones(1, height * width, device=frame.device)
+            self._kernels = [
+                (_Normalised(bilateral.filter, ones), config.bilateral_compat),
+                (_Normalised(smoothness.filter, ones), config.gaussian_compat),
+            ]
+        return self._kernels
 
 
 class _Normalised:
@@ -114,9 +132,9 @@ class _Normalised:
     Filters K-1 of the K class rows: the last is n·K(n) minus the others (the rows of q sum to 1).
     """
 
-    def __init__(self, kernel: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor):
+    def __init__(self, kernel: Callable[[torch.Tensor], torch.Tensor], ones: torch.Tensor):
         self._kernel = kernel
-        self._norm = kernel(like.new_ones(1, like.shape[1])).clamp_min(1e-20).rsqrt()
+        self._norm = kernel(ones).clamp_min(1e-20).rsqrt()
         self._all = self._norm * kernel(self._norm)
 
     def __call__(self, q: torch.Tensor) -> torch.Tensor:

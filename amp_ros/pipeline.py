@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from amp_ros.checkpoint import Checkpoint, load_checkpoint
-from amp_ros.crf import refine
+from amp_ros.crf import FrameCrf
 from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
 from amp_ros.flow import check_flow, compute_dis_flow, resize_flow
 from amp_ros.inference import FrameFeatures, check_frame, class_logits, predict, shrink_frame, upsample
@@ -146,8 +146,9 @@ class Pipeline:
         logits = class_logits(features, self.base, self.scale, self.config.head_levels)
         rows = [self.base.index(BACKGROUND), self.base.index(OBJECT)]
         two_class = torch.softmax(logits[rows], dim=0).numpy()
+        crf = FrameCrf(features.frame, self.config.crf_config, small_h / height, self._device)
         if self.config.crf:
-            two_class = refine(two_class, features.frame, self.config.crf_config, small_h / height, self._device)
+            two_class = crf.refine(two_class)
         object_small = two_class[1]
         timings["crf"] = time.perf_counter() - tick
 
@@ -156,7 +157,7 @@ class Pipeline:
         timings["adapt"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        taught = self._taught_labels(features, (height, width)) if labels and len(self.taught) else None
+        taught = self._taught_labels(features, (height, width), crf) if labels and len(self.taught) else None
         timings["taught"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
@@ -300,14 +301,15 @@ class Pipeline:
         self.adaptation_updates += 1
         return True
 
-    def _taught_labels(self, features: FrameFeatures, size: tuple[int, int]) -> np.ndarray:
+    def _taught_labels(self, features: FrameFeatures, size: tuple[int, int], crf: FrameCrf) -> np.ndarray:
         """Per pixel the taught class whose object beats its own background most (0: none).
 
         A class's probability is the softmax of (its best background cell, its object) logits,
         kept to within ``taught_search_radius`` of where the class was in the previous frame
-        (when it was seen there) and refined by the CRF when ``taught_crf``; a pixel takes the
-        class of highest probability among those above ``mask_threshold``. Each class then
-        self-adapts from its own confident pixels with ``taught_alpha``.
+        (when it was seen there) and refined by the frame's CRF (``crf``, its kernels shared with
+        the moving object's) when ``taught_crf``; a pixel takes the class of highest probability
+        among those above ``mask_threshold``. Each class then self-adapts from its own confident
+        pixels with ``taught_alpha``.
         """
         levels = self.config.head_levels
         objects = class_logits(features, self.taught.objects, self.scale, levels)
@@ -317,7 +319,7 @@ class Pipeline:
             pair = torch.softmax(torch.stack([background, object_logits]), dim=0).numpy()
             pair = self._near_last_seen(name, pair)
             if self.config.taught_crf:
-                pair = refine(pair, features.frame, self.config.crf_config, features.size[0] / size[0], self._device)
+                pair = crf.refine(pair)
             probabilities.append(pair[1])
             self._last_seen[name] = pair[1] > self.config.mask_threshold
         if self._adapting(self.config.taught_alpha):

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from amp_ros.crf import BACKENDS, CrfConfig, refine
+from amp_ros.crf import BACKENDS, CrfConfig, FrameCrf, refine
 from amp_ros.errors import InputError
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -120,3 +120,12 @@ def test_torch_backend_with_a_wide_smoothness_kernel_agrees_with_pydensecrf() ->
         reference = refine(probabilities, frame, replace(config, backend="pydensecrf"), 180 / 480)
         ours = refine(probabilities, frame, config, 180 / 480)
         assert _iou(ours[1] > 0.5, reference[1] > 0.5) >= 0.99
+
+
+def test_one_frame_crf_refines_several_maps_like_separate_calls() -> None:
+    """FrameCrf builds the frame's kernels once: each map it refines equals a one-off refine."""
+    (frame, first), (_, second) = _demo_cases(step=15)[:2]
+    crf = FrameCrf(frame, CrfConfig(), 180 / 480)
+    for probabilities in (first, second, first):
+        np.testing.assert_array_equal(crf.refine(probabilities),
+                                      refine(probabilities, frame, CrfConfig(), 180 / 480))
