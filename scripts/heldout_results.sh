@@ -46,7 +46,13 @@ ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-ad
 # Run-time settings, cross-validated on both folds (the same rows for each fold). The fold-1
 # model runs at the default model's processing size, like the default model.
 side=$(.venv/bin/python -c "from amp_ros.checkpoint import load_checkpoint; from amp_ros.models import resolve_checkpoint; print(load_checkpoint(resolve_checkpoint('$first')).input.max_side)")
-SETTINGS=("max-side-256|--max-side 256" "crf-5-iterations|--set crf_iterations=5")
+SETTINGS=("max-side-256|--max-side 256" "crf-5-iterations|--set crf_iterations=5"
+          # the CRF's kernels (chosen on both folds: bilateral weight 4): the AMP authors' weight
+          # 1.40, a stronger one, and a smoothness kernel of a few pixels (the default's 0.22 px is
+          # narrower than a pixel: no smoothing)
+          "crf-bilateral-weight-1.4|--set crf_bilateral_compat=1.4"
+          "crf-bilateral-weight-8|--set crf_bilateral_compat=8"
+          "crf-smoothness-8px|--set crf_gaussian_sxy=8 --set crf_gaussian_compat=3")
 settings_rows() {  # settings_rows PREFIX → compare specs on stdout
   echo "default ($side px, α 0.001, CRF as shipped)=$OUT/$1"
   echo "α=0=$OUT/$1-no-adapt"
