@@ -81,7 +81,7 @@ class PermutohedralLattice:
         self._keys, index = torch.unique(keys.reshape(-1), return_inverse=True)
         self.size = len(self._keys)  # lattice vertices; row `size` of a lattice signal stays zero
         self._index = index  # point p's vertex r is row p·(d+1) + r
-        self._weights = barycentric[:, : d + 1].float()
+        self._weights = barycentric[:, : d + 1].contiguous()
 
         # Neighbours along lattice axis j: every kept coordinate -1 except coordinate j, which
         # moves +d (and the reverse); along axis d every kept coordinate moves by ±1.

@@ -47,6 +47,9 @@ run "cpu-854x480-crf-5" "${common[@]}" --config crf_iterations=5
 for size in 854x480 1920x1080; do
   run "ros-$size" --device cpu --via ros --size "$size" --rate "$RATE" --frames "$ROS_FRAMES" --warmup "$WARMUP"
 done
+# through the node at 1080p, the torch CRF against pydensecrf (docs/benchmarks.md says why)
+run "ros-1920x1080-pydensecrf" --device cpu --via ros --size 1920x1080 --rate "$RATE" \
+    --frames "$ROS_FRAMES" --warmup "$WARMUP" --config crf_backend=pydensecrf
 run "soak-854x480" --device cpu --via ros --size 854x480 --rate "$RATE" --frames "$SOAK_FRAMES" \
     --warmup "$WARMUP"
 
