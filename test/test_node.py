@@ -205,36 +205,43 @@ def test_dis_flow_is_used_without_a_flow_topic(vos: VosSession) -> None:
 
 def test_teach_adapt_forget_and_reset(vos: VosSession) -> None:
     """Taught classes show up in ~/labels, re-teaching adapts, forget removes, reset answers."""
-    cup = vos.client.call("/amp/teach", teach_request("cup", square_mask(1), moving_square(1)))
-    assert cup.success, cup.message
-    assert cup.message.startswith("imprinted") and cup.class_id >= 2
-    assert (labels_after_next_frame(vos, 2) == cup.class_id).any()
-    assert (Path(vos.node.parameters["state_dir"]) / STATE_FILE).is_file()
+    # The tiny checkpoint is randomly initialised: its taught classes are too weak to survive the
+    # dense CRF. This test is about the services and ~/labels; test_real_data.py checks teaching
+    # on real frames with the CRF.
+    assert all(result.successful for result in _set(vos, taught_crf=False))
+    try:
+        cup = vos.client.call("/amp/teach", teach_request("cup", square_mask(1), moving_square(1)))
+        assert cup.success, cup.message
+        assert cup.message.startswith("imprinted") and cup.class_id >= 2
+        assert (labels_after_next_frame(vos, 2) == cup.class_id).any()
+        assert (Path(vos.node.parameters["state_dir"]) / STATE_FILE).is_file()
 
-    vos.segment(moving_square(3))  # the frame an empty teach image refers to
-    box = vos.client.call("/amp/teach", teach_request("box", corner_mask()))
-    assert box.success, box.message
-    assert box.class_id not in (0, 1, cup.class_id)
-    assert (labels_after_next_frame(vos, 3) == box.class_id).any()
+        vos.segment(moving_square(3))  # the frame an empty teach image refers to
+        box = vos.client.call("/amp/teach", teach_request("box", corner_mask()))
+        assert box.success, box.message
+        assert box.class_id not in (0, 1, cup.class_id)
+        assert (labels_after_next_frame(vos, 3) == box.class_id).any()
 
-    again = vos.client.call("/amp/teach", teach_request("cup", square_mask(4), moving_square(4)))
-    assert again.success and again.class_id == cup.class_id
-    assert "adapted" in again.message
+        again = vos.client.call("/amp/teach", teach_request("cup", square_mask(4), moving_square(4)))
+        assert again.success and again.class_id == cup.class_id
+        assert "adapted" in again.message
 
-    forgot = vos.client.call("/amp/forget", Forget.Request(label="cup"))
-    assert forgot.success, forgot.message
-    assert "cup" in forgot.message
-    labels = labels_after_next_frame(vos, 5)
-    assert not (labels == cup.class_id).any()
-    assert classes(vos) == ["background", "object", "box"]
+        forgot = vos.client.call("/amp/forget", Forget.Request(label="cup"))
+        assert forgot.success, forgot.message
+        assert "cup" in forgot.message
+        labels = labels_after_next_frame(vos, 5)
+        assert not (labels == cup.class_id).any()
+        assert classes(vos) == ["background", "object", "box"]
 
-    reset = vos.client.call("/amp/reset", Trigger.Request())
-    assert reset.success, reset.message
-    assert_still_serving(vos)
-    assert classes(vos) == ["background", "object", "box"]  # reset keeps taught classes
+        reset = vos.client.call("/amp/reset", Trigger.Request())
+        assert reset.success, reset.message
+        assert_still_serving(vos)
+        assert classes(vos) == ["background", "object", "box"]  # reset keeps taught classes
 
-    assert vos.client.call("/amp/forget", Forget.Request(label="box")).success
-    assert classes(vos) == ["background", "object"]
+        assert vos.client.call("/amp/forget", Forget.Request(label="box")).success
+        assert classes(vos) == ["background", "object"]
+    finally:
+        _set(vos, taught_crf=True)
 
 
 def _stamp_of(response: Teach.Response) -> int:
