@@ -118,7 +118,8 @@ class FrameCrf:
             bilateral_sxy = max(config.bilateral_sxy * self.scale, 1e-3)
             features = torch.cat([position / bilateral_sxy, colour / config.bilateral_srgb], 1)
             bilateral = PermutohedralLattice(features)
-            smoothness = _SeparableGaussian(max(config.gaussian_sxy * self.scale, 1e-3), height, width)
+            smoothness = _SeparableGaussian(max(config.gaussian_sxy * self.scale, 1e-3), height, width,
+                                            frame.device)
             ones = torch.ones(1, height * width, device=frame.device)
             self._kernels = [
                 (_Normalised(bilateral.filter, ones), config.bilateral_compat),
@@ -147,19 +148,18 @@ class _SeparableGaussian:
     """Exact Gaussian filtering over the pixel grid (zero outside the frame); a width under a
     fifth of a pixel leaves every pixel alone, as pydensecrf's lattice does for such widths."""
 
-    def __init__(self, sigma: float, height: int, width: int):
+    def __init__(self, sigma: float, height: int, width: int, device: torch.device):
         self._shape = (height, width)
         self._radius = 0 if sigma < 0.2 else int(np.ceil(3.0 * sigma))
-        offsets = torch.arange(-self._radius, self._radius + 1, dtype=torch.float32)
+        offsets = torch.arange(-self._radius, self._radius + 1, dtype=torch.float32, device=device)
         self._taps = torch.exp(-(offsets**2) / (2.0 * sigma**2))
 
     def filter(self, values: torch.Tensor) -> torch.Tensor:
         if self._radius == 0:
             return values
-        taps = self._taps.to(values.device)
         maps = values.reshape(-1, 1, *self._shape)
-        maps = F.conv2d(maps, taps.view(1, 1, 1, -1), padding=(0, self._radius))
-        maps = F.conv2d(maps, taps.view(1, 1, -1, 1), padding=(self._radius, 0))
+        maps = F.conv2d(maps, self._taps.view(1, 1, 1, -1), padding=(0, self._radius))
+        maps = F.conv2d(maps, self._taps.view(1, 1, -1, 1), padding=(self._radius, 0))
         return maps.reshape(values.shape)
 
 
