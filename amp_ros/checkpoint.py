@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from amp_ros.atomic_write import atomic_path, atomic_write
 from amp_ros.errors import CheckpointError
+from amp_ros.flow import MOTION_INPUTS
 from amp_ros.heads import ProxyHeads
 from amp_ros.network import NetworkConfig, TwoStreamNetwork, build_heads
 from amp_ros.proxy_set import ProxySet
@@ -44,6 +45,7 @@ class InputConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     max_side: int = 320  # frames are processed with their longer side at most this long
+    motion: str = "flow"  # the motion stream's input, one of amp_ros.flow.MOTION_INPUTS
 
 
 @dataclass
@@ -95,7 +97,7 @@ def save_checkpoint(
         "architecture": ARCHITECTURE,
         "network": network.config.to_dict(),
         "input": {"mean": list(input_config.mean), "std": list(input_config.std),
-                  "max_side": input_config.max_side},
+                  "max_side": input_config.max_side, "motion": input_config.motion},
         "training": training or {},
         "sha256": _sha256(weights),
     }
@@ -130,11 +132,15 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
             mean=tuple(float(v) for v in inputs.get("mean", IMAGENET_MEAN)),
             std=tuple(float(v) for v in inputs.get("std", IMAGENET_STD)),
             max_side=int(inputs.get("max_side", InputConfig.max_side)),
+            motion=str(inputs.get("motion", InputConfig.motion)),
         )
         if len(input_config.mean) != 3 or len(input_config.std) != 3:
             raise ValueError("input mean and std need 3 values each")
         if min(input_config.std) <= 0 or input_config.max_side < 1:
             raise ValueError("input std must be positive and max_side at least 1")
+        if input_config.motion not in MOTION_INPUTS:
+            raise ValueError(f"input motion must be one of {MOTION_INPUTS}, "
+                             f"got {input_config.motion!r}")
         model = TwoStreamNetwork(network)
         heads = build_heads(model)
     except (AttributeError, KeyError, TypeError, ValueError) as err:

@@ -1,11 +1,16 @@
-"""Optical flow for the motion stream: OpenCV DIS flow and the Middlebury colour rendering."""
+"""Optical flow for the motion stream: OpenCV DIS flow and its rendering as the stream's input."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from amp_ros.camera_motion import remove_camera_motion
 from amp_ros.errors import InputError
+
+# What the motion stream sees (a checkpoint's ``input.motion``): the flow as it is, or the flow
+# minus the camera's fitted motion (amp_ros.camera_motion); both in the Middlebury colours.
+MOTION_INPUTS = ("flow", "flow-minus-camera")
 
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -70,3 +75,12 @@ def flow_to_rgb(flow: np.ndarray) -> np.ndarray:
 
     tensor = torch.from_numpy(np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32))
     return flow_to_image(tensor).permute(1, 2, 0).numpy()
+
+
+def render_motion(flow: np.ndarray, motion: str = "flow") -> np.ndarray:
+    """The motion stream's H×W×3 uint8 input for H×W×2 ``flow``, as ``motion`` names it."""
+    if motion == "flow-minus-camera":
+        flow = remove_camera_motion(flow)
+    elif motion != "flow":
+        raise InputError(f"unknown motion input {motion!r}; expected one of {MOTION_INPUTS}")
+    return flow_to_rgb(flow)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from amp_ros.checkpoint import InputConfig
 from amp_ros.errors import InputError
-from amp_ros.flow import flow_to_rgb
+from amp_ros.flow import render_motion
 from amp_ros.network import TwoStreamNetwork
 from amp_ros.proxy_set import ProxySet, cosine_logits
 
@@ -85,7 +85,8 @@ def predict(
     # channels-last inputs (and a channels-last network, as the pipeline keeps it): the faster
     # convolution layout on CPUs and GPUs alike
     image = to_tensor(frame, config).to(device, memory_format=torch.channels_last)
-    motion = to_tensor(flow_to_rgb(flow), config).to(device, memory_format=torch.channels_last)
+    motion = to_tensor(render_motion(flow, config.motion), config)
+    motion = motion.to(device, memory_format=torch.channels_last)
     features = network(image, motion)
     return FrameFeatures(features=[f[0].float().cpu().contiguous() for f in features], frame=frame)
 

@@ -50,7 +50,8 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
         network.appearance.out_bns[0].running_mean.uniform_(-1, 1)
         network.appearance.out_bns[0].running_var.uniform_(0.5, 2)
         heads.log_scale.fill_(1.5)
-    inputs = InputConfig(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), max_side=96)
+    inputs = InputConfig(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), max_side=96,
+                         motion="flow-minus-camera")
     folder = save_checkpoint(tmp_path / "ck", network, heads, inputs, {"epochs": 3})
     loaded = load_checkpoint(folder)
     assert loaded.input == inputs
@@ -75,6 +76,7 @@ def test_config_records_format_and_hash(tiny_checkpoint: Path) -> None:
     assert config["architecture"] == "two_stream"
     assert config["network"]["width"] == 0.0625
     assert config["input"]["max_side"] == 64
+    assert config["input"]["motion"] == "flow"
     digest = hashlib.sha256((tiny_checkpoint / WEIGHTS_FILE).read_bytes()).hexdigest()
     assert config["sha256"] == digest
 
@@ -176,6 +178,7 @@ def test_invalid_json(copy: Path) -> None:
         ({"input": ["not", "a", "dict"]}, "invalid network config"),
         ({"input": {"mean": [0.5, 0.5]}}, "mean and std need 3 values"),
         ({"input": {"std": [0.0, 1.0, 1.0]}}, "std must be positive"),
+        ({"input": {"motion": "depth"}}, "input motion must be one of"),
     ],
 )
 def test_invalid_config_values(copy: Path, changes: dict, message: str) -> None:

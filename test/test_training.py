@@ -168,6 +168,21 @@ def test_amp_train_end_to_end_and_resume(dataset: Path, tmp_path: Path, restore_
     assert load_checkpoint(out / "last").training["epoch"] == 2
 
 
+def test_init_fine_tunes_at_another_size_and_motion_input(dataset: Path, tmp_path: Path) -> None:
+    """--init at a new --max-side and --motion: the run records both in the checkpoint's input."""
+    common = ["--data", str(dataset), "--sequences", "alpha", "--val-sequences", "beta",
+              "--width", "0.0625", "--blocks", "1,1,1", "--crop", "32,48", "--batch-size", "2",
+              "--steps-per-epoch", "1", "--warmup", "1", "--epochs", "1",
+              "--cache", str(tmp_path / "cache"), "--threads", "1"]
+    assert main([*common, "--out", str(tmp_path / "a"), "--max-side", "64"]) == 0
+    assert load_checkpoint(tmp_path / "a" / "best").input.motion == "flow"
+    assert main([*common, "--out", str(tmp_path / "b"), "--max-side", "80",
+                 "--init", str(tmp_path / "a" / "best"), "--motion", "flow-minus-camera"]) == 0
+    tuned = load_checkpoint(tmp_path / "b" / "best")
+    assert (tuned.input.max_side, tuned.input.motion) == (80, "flow-minus-camera")
+    assert tuned.training["options"]["motion"] == "flow-minus-camera"
+
+
 def test_resumed_run_matches_uninterrupted(dataset: Path, tmp_path: Path) -> None:
     def run(out: Path, epochs: list[int]) -> list[float]:
         for n in epochs:

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from amp_ros.flow import MOTION_INPUTS
 from amp_ros.training.appearance import APPEARANCES, PRETRAINED
 from amp_ros.training.data import DEFAULT_CACHE, dataset_name
 from amp_ros.training.run_state import portable_path
@@ -58,6 +59,7 @@ class Options:
     episode_weight: float = 1.0
     support_zero_flow: float = 0.5
     threads: int = DEFAULT_THREADS
+    motion: str = "flow"
 
     def sampling(self) -> SamplingOptions:
         """The options the sampler depends on."""
@@ -123,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "statistics); its projections still train (default: on for "
                              "a pretrained stream)")
     parser.add_argument("--max-side", type=int, default=256, help="training/inference size")
+    parser.add_argument("--motion", choices=MOTION_INPUTS, default="flow",
+                        help="the motion stream's input: the optical flow, or the flow minus the "
+                             "camera's fitted motion (amp_ros.camera_motion) (default: %(default)s)")
     parser.add_argument("--crop", type=_int_tuple, default=None,
                         help="training crop H,W (default: about max_side/2 × 7/8·max_side)")
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -193,5 +198,5 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         cache=args.cache, resume=args.resume, val_stride=args.val_stride, init=args.init,
         init_motion=args.init_motion,
         episodes=args.episodes, episode_weight=args.episode_weight,
-        support_zero_flow=args.support_zero_flow, threads=args.threads,
+        support_zero_flow=args.support_zero_flow, threads=args.threads, motion=args.motion,
     )

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from amp_ros.checkpoint import InputConfig
-from amp_ros.flow import flow_to_rgb
+from amp_ros.flow import render_motion
 from amp_ros.inference import to_tensor
 from amp_ros.training import TrainingError, augment
 from amp_ros.training.data import SequenceData, list_sequences
@@ -197,6 +197,6 @@ class SampleSource:
 def _stack(samples: Sequence[Sample], input_config: InputConfig) -> tuple[torch.Tensor, ...]:
     """Network inputs of samples: images, flow renderings (N×3×h×w each) and labels (N×h×w)."""
     images = [to_tensor(frame, input_config) for frame, _, _ in samples]
-    motions = [to_tensor(flow_to_rgb(flow), input_config) for _, flow, _ in samples]
+    motions = [to_tensor(render_motion(flow, input_config.motion), input_config) for _, flow, _ in samples]
     labels = [torch.from_numpy(label.astype(np.int64)) for _, _, label in samples]
     return torch.cat(images), torch.cat(motions), torch.stack(labels)

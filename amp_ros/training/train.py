@@ -141,10 +141,14 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
             initial = load_checkpoint(options.init, device=device)
             model = TrainingModel.from_checkpoint(initial)
             appearance_init = portable_appearance_init(initial.training.get("appearance_init"))
-            if initial.input.max_side != options.max_side:
-                raise TrainingError(f"{options.init} was trained at --max-side "
-                                    f"{initial.input.max_side}, not {options.max_side}")
             log(f"fine-tuning {options.init} ({model.config.appearance} appearance)")
+            if initial.input.max_side != options.max_side:
+                # The network is fully convolutional: a new size fine-tunes the same weights.
+                log(f"note: {options.init} was trained at --max-side {initial.input.max_side}; "
+                    f"fine-tuning at {options.max_side}")
+            if initial.input.motion != options.motion:
+                log(f"note: {options.init} saw motion input {initial.input.motion!r}; "
+                    f"fine-tuning with {options.motion!r}")
         frozen = (options.freeze_appearance if options.freeze_appearance is not None
                   else model.config.appearance != "wrn")
         if options.appearance in PRETRAINED and not options.init:
@@ -226,7 +230,7 @@ def train(options: Options, command: str, log: Log = log_line) -> float:
 
     data = load_data(options, log)
     source = SampleSource(data.train, options.sampling(), rng, dataset_name(options.data[0]))
-    input_config = InputConfig(max_side=options.max_side)
+    input_config = InputConfig(max_side=options.max_side, motion=options.motion)
     setup = setup_model(options, device, log)
     model = setup.model
     n_frozen = freeze_appearance_trunk(model.network) if setup.frozen else 0
