@@ -93,6 +93,25 @@ def test_paste_sets_known_flow_and_label() -> None:
     assert (out_label[45:, :] == 0).all() and (out_label[:, 50:] == 0).all()
 
 
+def test_still_paste_is_background_and_keeps_the_flow() -> None:
+    """A still paste: drawn into the frame, labelled background (ignored where it hides the
+    original object), the flow untouched (it moves with what is behind it)."""
+    h, w = 60, 80
+    frame = np.zeros((h, w, 3), np.uint8)
+    flow = np.random.default_rng(1).normal(size=(h, w, 2)).astype(np.float32)
+    label = np.zeros((h, w), np.uint8)
+    label[10:30, 5:25] = 1  # the original object: x in [5, 25), y in [10, 30)
+    placement = augment.PasteMotion(prev_xy=(20.0, 20.0), prev_scale=2.0,
+                                    curr_xy=(20.0, 20.0), curr_scale=2.0)
+    patch = (np.full((10, 10, 3), 200, np.uint8), np.ones((10, 10), np.float32))
+    out_frame, out_label = augment.paste_still_object(frame, flow, label, patch, placement)
+    # The paste covers x, y in [20, 40).
+    assert (out_frame[21:39, 21:39] == 200).all() and (out_frame[:, :19] == 0).all()
+    assert (out_label[30:39, 21:39] == 0).all() and (out_label[21:39, 25:39] == 0).all()
+    assert (out_label[21:29, 21:24] == augment.IGNORE).all()  # hides the original object
+    assert (out_label[10:19, 5:19] == 1).all()  # the rest of the original object is kept
+
+
 def test_paste_zoom_flow_matches_motion() -> None:
     motion = augment.PasteMotion(prev_xy=(10.0, 10.0), prev_scale=1.0,
                                  curr_xy=(12.0, 10.0), curr_scale=1.5)
@@ -169,7 +188,8 @@ def test_amp_train_end_to_end_and_resume(dataset: Path, tmp_path: Path, restore_
 
 
 def test_init_fine_tunes_at_another_size_and_motion_input(dataset: Path, tmp_path: Path) -> None:
-    """--init at a new --max-side and --motion: the run records both in the checkpoint's input."""
+    """--init at a new --max-side and --motion (with still pastes in every sample): the run
+    records both in the checkpoint's input."""
     common = ["--data", str(dataset), "--sequences", "alpha", "--val-sequences", "beta",
               "--width", "0.0625", "--blocks", "1,1,1", "--crop", "32,48", "--batch-size", "2",
               "--steps-per-epoch", "1", "--warmup", "1", "--epochs", "1",
@@ -177,7 +197,8 @@ def test_init_fine_tunes_at_another_size_and_motion_input(dataset: Path, tmp_pat
     assert main([*common, "--out", str(tmp_path / "a"), "--max-side", "64"]) == 0
     assert load_checkpoint(tmp_path / "a" / "best").input.motion == "flow"
     assert main([*common, "--out", str(tmp_path / "b"), "--max-side", "80",
-                 "--init", str(tmp_path / "a" / "best"), "--motion", "flow-minus-camera"]) == 0
+                 "--init", str(tmp_path / "a" / "best"), "--motion", "flow-minus-camera",
+                 "--still-paste-prob", "1"]) == 0
     tuned = load_checkpoint(tmp_path / "b" / "best")
     assert (tuned.input.max_side, tuned.input.motion) == (80, "flow-minus-camera")
     assert tuned.training["options"]["motion"] == "flow-minus-camera"

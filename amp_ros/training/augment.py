@@ -201,3 +201,36 @@ def paste_object(
     out_label[curr_alpha >= 0.5] = 1
     out_label[(curr_alpha > 0.25) & (curr_alpha < 0.75)] = IGNORE
     return out_frame, out_flow, out_label
+
+
+def paste_still_object(
+    frame: np.ndarray,
+    flow: np.ndarray,
+    label: np.ndarray,
+    patch: tuple[np.ndarray, np.ndarray],
+    placement: PasteMotion,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paste an object patch that does not move against what is behind it: something salient
+    that is not the moving object (a sign, a parked car, the fence of a horse jump).
+
+    Returns (frame, label); the flow is left as it is, so the paste moves with the background
+    like a still object in the scene. The pasted pixels are background; where they hide the
+    original object they are ignored (the flow there is that object's own motion), and so is the
+    blended rim.
+    """
+    rgb, alpha = patch
+    h, w = label.shape
+    matrix = placement.matrix("curr")
+    curr_alpha = cv2.warpAffine(alpha, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    curr_rgb = cv2.warpAffine(rgb, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+    a = curr_alpha[..., None]
+    out_frame = frame.astype(np.float32) * (1.0 - a) + curr_rgb.astype(np.float32) * a
+    out_frame = np.clip(out_frame + 0.5, 0, 255).astype(np.uint8)
+    covered = curr_alpha >= 0.5
+    out_label = label.copy()
+    out_label[covered] = 0
+    out_label[covered & (label == 1)] = IGNORE
+    out_label[(curr_alpha > 0.25) & (curr_alpha < 0.75)] = IGNORE
+    return out_frame, out_label

@@ -60,12 +60,14 @@ class Options:
     support_zero_flow: float = 0.5
     threads: int = DEFAULT_THREADS
     motion: str = "flow"
+    still_paste_prob: float = 0.0
 
     def sampling(self) -> SamplingOptions:
         """The options the sampler depends on."""
         return SamplingOptions(crop=self.crop, aux_weight=self.aux_weight,
                                paste_prob=self.paste_prob, camera_prob=self.camera_prob,
-                               support_zero_flow=self.support_zero_flow)
+                               support_zero_flow=self.support_zero_flow,
+                               still_paste_prob=self.still_paste_prob)
 
     def record(self) -> dict[str, Any]:
         """The options as JSON for a checkpoint: data folders by dataset name, other paths
@@ -137,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sampling probability of each auxiliary --data folder")
     parser.add_argument("--paste-prob", type=float, default=0.5,
                         help="probability of pasting a moving object into a sample")
+    parser.add_argument("--still-paste-prob", type=float, default=0.0,
+                        help="probability of pasting an object that stays still against the "
+                             "background, labelled background (salient is not moving)")
     parser.add_argument("--camera-prob", type=float, default=0.3,
                         help="probability of adding a synthetic camera motion to the flow")
     parser.add_argument("--seed", type=int, default=0)
@@ -199,4 +204,5 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         init_motion=args.init_motion,
         episodes=args.episodes, episode_weight=args.episode_weight,
         support_zero_flow=args.support_zero_flow, threads=args.threads, motion=args.motion,
+        still_paste_prob=args.still_paste_prob,
     )

@@ -77,6 +77,7 @@ class SamplingOptions:
     paste_prob: float = 0.5
     camera_prob: float = 0.3
     support_zero_flow: float = 0.5
+    still_paste_prob: float = 0.0
 
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -127,6 +128,9 @@ class SampleSource:
         label = seq.masks[t].copy()
         if self.paste_sources and rng.random() < opt.paste_prob:
             frame, flow, label = self._paste(seq, frame, flow, label)
+        # drawn only when asked for, so that runs without it keep their random stream
+        if self.paste_sources and opt.still_paste_prob and rng.random() < opt.still_paste_prob:
+            frame, label = self._paste_still(frame, flow, label)
         if rng.random() < opt.camera_prob:
             flow = augment.camera_motion(flow, rng, max_shift=CAMERA_MAX_SHIFT * max(label.shape))
         frame, flow, label = augment.scale_crop(frame, flow, label, opt.crop, rng)
@@ -152,6 +156,22 @@ class SampleSource:
             rgb, alpha = rgb[:, ::-1].copy(), alpha[:, ::-1].copy()
         motion = augment.random_motion(alpha.shape, label.shape, rng)
         return augment.paste_object(frame, flow, label, (rgb, alpha), motion)
+
+    def _paste_still(self, frame: np.ndarray, flow: np.ndarray,
+                     label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Paste a random object that stays still against the background, as background."""
+        rng = self.rng
+        src_seq, src_t = self.paste_sources[rng.integers(len(self.paste_sources))]
+        patch = augment.object_patch(src_seq.frames[src_t], src_seq.masks[src_t])
+        if patch is None:
+            return frame, label
+        rgb, alpha = patch
+        if rng.random() < PATCH_JITTER_PROB:
+            rgb = augment.photometric(rgb, rng)
+        if rng.random() < PATCH_FLIP_PROB:
+            rgb, alpha = rgb[:, ::-1].copy(), alpha[:, ::-1].copy()
+        placement = augment.random_motion(alpha.shape, label.shape, rng)
+        return augment.paste_still_object(frame, flow, label, (rgb, alpha), placement)
 
     def pair(self) -> tuple[Sample, Sample]:
         """An episode: (support, query) samples of two frames of one main-set sequence, each
