@@ -38,3 +38,18 @@ def test_ship_sets_the_processing_size(tiny_checkpoint: Path, tmp_path: Path) ->
         main(["--checkpoint", str(tiny_checkpoint), "--name", "x", "--models", str(tmp_path),
               "--max-side", "0"])
     assert not (tmp_path / "x").exists()
+
+
+def test_ship_keeps_the_record_of_a_fine_tunes_init(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """A fine-tune's config names its --init: ship adds that checkpoint's training record."""
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    (tuned / "model.safetensors").write_bytes((tiny_checkpoint / "model.safetensors").read_bytes())
+    config = json.loads((tiny_checkpoint / "config.json").read_text())
+    base_record = dict(config.get("training", {}))
+    config["training"] = {"command": "amp-train --init base", "options": {"init": str(tiny_checkpoint)}}
+    (tuned / "config.json").write_text(json.dumps(config))
+    assert main(["--checkpoint", str(tuned), "--name", "ft", "--models", str(tmp_path)]) == 0
+    shipped = load_checkpoint(tmp_path / "ft").training
+    assert shipped["command"] == "amp-train --init base"
+    assert shipped["init_training"] == base_record

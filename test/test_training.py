@@ -202,6 +202,8 @@ def test_init_fine_tunes_at_another_size_and_motion_input(dataset: Path, tmp_pat
     tuned = load_checkpoint(tmp_path / "b" / "best")
     assert (tuned.input.max_side, tuned.input.motion) == (80, "flow-minus-camera")
     assert tuned.training["options"]["motion"] == "flow-minus-camera"
+    base = load_checkpoint(tmp_path / "a" / "best").training
+    assert tuned.training["init_training"]["command"] == base["command"]  # provenance of --init
 
 
 def test_resumed_run_matches_uninterrupted(dataset: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@
 makes it the model the node loads; ``--max-side`` sets the processing size it runs at (chosen by
 cross-validation; the training size is kept as ``training.trained_max_side``). Every file is
 written atomically, and paths are recorded relative to the repository (no folder of this machine).
+A fine-tune's config keeps the record of the checkpoint it started from (``init_training``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
                        "sequences": sorted(metrics["sequences"]), "global": metrics["global"],
                        "fps": metrics.get("fps"), "config": metrics.get("config")})
     config.setdefault("training", {})["scores"] = scores
+    init = (config["training"].get("options") or {}).get("init")
+    if init and "init_training" not in config["training"] and Path(init).is_dir():
+        # a fine-tune trained before amp-train kept its --init's record: add it here
+        config["training"]["init_training"] = load_checkpoint(init).training
     if args.max_side is not None:
         config["training"]["trained_max_side"] = config["input"]["max_side"]
         config["input"]["max_side"] = args.max_side

@@ -103,6 +103,7 @@ class ModelSetup:
     frozen: bool
     appearance_init: dict[str, Any] | None
     resumed: RunState | None  # the state ``--resume`` continues, None for a new run
+    init_training: dict[str, Any] | None = None  # the --init checkpoint's own training record
 
 
 def load_data(options: Options, log: Log = log_line) -> TrainingData:
@@ -132,15 +133,17 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
         if options.freeze_appearance is not None and options.freeze_appearance != frozen:
             raise TrainingError(f"{last} was trained with the appearance trunk "
                                 f"{'frozen' if frozen else 'trainable'}; --resume cannot change that")
-        setup = ModelSetup(TrainingModel.from_checkpoint(checkpoint), frozen, state.appearance_init, state)
+        setup = ModelSetup(TrainingModel.from_checkpoint(checkpoint), frozen, state.appearance_init,
+                           state, checkpoint.training.get("init_training"))
     else:
         if options.resume:
             log(f"--resume: nothing in {last} yet, starting fresh")
-        appearance_init = None
+        appearance_init = init_training = None
         if options.init:
             initial = load_checkpoint(options.init, device=device)
             model = TrainingModel.from_checkpoint(initial)
             appearance_init = portable_appearance_init(initial.training.get("appearance_init"))
+            init_training = initial.training
             log(f"fine-tuning {options.init} ({model.config.appearance} appearance)")
             if initial.input.max_side != options.max_side:
                 # The network is fully convolutional: a new size fine-tunes the same weights.
@@ -159,7 +162,7 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
             copied = copy_motion_trunk_heads(
                 model, load_checkpoint(resolve_checkpoint(options.init_motion), device=device))
             log(f"motion stream, trunk and heads from {options.init_motion} ({copied} tensors)")
-        setup = ModelSetup(model, frozen, appearance_init, None)
+        setup = ModelSetup(model, frozen, appearance_init, None, init_training)
     return setup
 
 
@@ -201,9 +204,11 @@ def selection_score(result: ValidationResult, options: Options) -> float:
 
 
 def training_record(options: Options, command: str, state: RunState, data: TrainingData,
-                    model: TrainingModel, frozen: bool) -> dict[str, Any]:
-    """The ``training`` dict of a checkpoint (portable: no host name, no absolute paths)."""
-    return {
+                    model: TrainingModel, frozen: bool,
+                    init_training: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``training`` dict of a checkpoint (portable: no host name, no absolute paths); a
+    fine-tune keeps its ``--init`` checkpoint's record under ``init_training``."""
+    record = {
         "command": command, "commands": state.commands,
         "data": [dataset_name(d) for d in options.data],
         "train_sequences": [f"{dataset_name(r)}/{n}" for r, n in data.train_selection],
@@ -215,6 +220,9 @@ def training_record(options: Options, command: str, state: RunState, data: Train
         "val_j": [e["val_j"] for e in state.log], "best_val_j": state.best_j,
         "wall_seconds": state.wall_seconds, "machine": machine(),
     }
+    if init_training is not None:
+        record["init_training"] = init_training
+    return record
 
 
 def train(options: Options, command: str, log: Log = log_line) -> float:
@@ -281,7 +289,8 @@ def train(options: Options, command: str, log: Log = log_line) -> float:
             f"one-shot J {result.one_shot_j:.4f} (best score {state.best_j:.4f}"
             f"{', new best' if is_best else ''}) {time.time() - tick:.0f} s, "
             f"wall {state.wall_seconds / 60:.1f} min")
-        record = training_record(options, command, state, data, model, setup.frozen)
+        record = training_record(options, command, state, data, model, setup.frozen,
+                                 setup.init_training)
         save_checkpoint(out / LAST, model.network, model.classifier, input_config, training=record)
         if is_best:
             save_checkpoint(out / BEST, model.network, model.classifier, input_config, training=record)
