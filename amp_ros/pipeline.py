@@ -33,6 +33,7 @@ from amp_ros.taught_classes import TaughtClasses, background_cells
 BACKGROUND, OBJECT = "background", "object"
 MAX_CLASS_ID = 254  # label images are mono8 and 255 means "ignore"
 MAX_LABEL_LENGTH = 64
+FOLLOW_UP_ALPHA = 0.5  # a teach's follow-up on the next moving frame weighs as much as the teach
 
 
 @dataclass
@@ -49,6 +50,7 @@ class StepResult:
     adapted: bool
     flow_source: str  # "given", "dis" or "none" (first frame without flow)
     timings: dict[str, float]
+    taught_changed: bool = False  # a teach was completed on this frame (persist the classes)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,10 @@ class Pipeline:
         self._previous_small: np.ndarray | None = None
         self._last_seen: dict[str, np.ndarray] = {}  # taught class → its h×w mask of the last frame
         self._recent: deque[tuple[FrameFeatures, tuple[int, int]]] = deque(maxlen=RECENT_FRAMES)
+        self._recent_moving: deque[bool] = deque(maxlen=RECENT_FRAMES)  # seen with flow?
+        # taught class → its mask (at the processing size) on a frame seen without flow: the
+        # next frame with flow is taught from that mask carried along the flow (_follow_up)
+        self._follow_ups: dict[str, np.ndarray] = {}
         self.adaptation_updates = 0
 
     @classmethod
@@ -140,7 +146,9 @@ class Pipeline:
         tick = time.perf_counter()
         features = predict(self.network, small, small_flow, self.checkpoint.input)
         self._recent.append((features, (height, width)))
+        self._recent_moving.append(source != "none")
         timings["network"] = time.perf_counter() - tick
+        followed_up = bool(self._follow_ups) and source != "none" and self._follow_up(features, small_flow)
 
         tick = time.perf_counter()
         logits = class_logits(features, self.base, self.scale, self.config.head_levels)
@@ -165,7 +173,8 @@ class Pipeline:
         mask = np.where(probability > self.config.mask_threshold, 255, 0).astype(np.uint8)
         timings["output"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - start
-        return StepResult(mask, probability.astype(np.float32), taught, adapted, source, timings)
+        return StepResult(mask, probability.astype(np.float32), taught, adapted, source, timings,
+                          followed_up)
 
     # --- classes -------------------------------------------------------------------------
 
@@ -202,16 +211,28 @@ class Pipeline:
         if len({m.shape for m in selected}) != 1:
             raise InputError("the masks of a k-shot teach must all have the same size")
         shot_features = [f for f, _ in shots]
+        moving = frames is None and any(list(self._recent_moving)[len(self._recent) - len(masks):])
+        newest = frames is None or self._is_newest(frames)
         objects = _shot_proxies(shot_features, torch.stack(selected))
         grid = self.taught.grid(label) if label in self.taught else self.config.taught_background_grid
         backgrounds = _cell_proxies(shot_features, ~torch.stack(selected), grid)
         if label in self.taught:
             alpha = self.config.teach_alpha
             self._change_taught(label, lambda taught: taught.adapt(label, objects, backgrounds, alpha))
-            return TeachResult(label, self.taught.objects.class_id(label), False, len(masks))
-        class_id = self._free_class_id()
-        self._change_taught(label, lambda taught: taught.imprint(label, class_id, objects, backgrounds))
-        return TeachResult(label, class_id, True, len(masks))
+            result = TeachResult(label, self.taught.objects.class_id(label), False, len(masks))
+        else:
+            class_id = self._free_class_id()
+            self._change_taught(label, lambda taught: taught.imprint(label, class_id, objects, backgrounds))
+            result = TeachResult(label, class_id, True, len(masks))
+        if not moving and newest:
+            # Seen without motion (a stream's first frame, or a frame given with the mask), the
+            # object's features lack what the motion stream adds on every later frame; when
+            # the taught frame is the newest one processed, the next frame's flow starts from it.
+            last = shots[-1][0]
+            self._follow_ups[label] = cv2.resize(
+                selected[-1].numpy().astype(np.float32), (last.size[1], last.size[0]),
+                interpolation=cv2.INTER_AREA) >= 0.5
+        return result
 
     def forget(self, label: str) -> None:
         """Remove a taught class; the base classes cannot be removed."""
@@ -221,6 +242,7 @@ class Pipeline:
         if label not in self.taught:
             raise UnknownClassError(f"unknown class {label!r}; taught classes: {list(self.taught.names)}")
         self._change_taught(label, lambda taught: taught.remove(label))
+        self._follow_ups.pop(label, None)
 
     def warm_up(self, height: int = 480, width: int = 854) -> float:
         """Run two textured frames through every stage, then :meth:`reset`; returns the seconds.
@@ -247,6 +269,8 @@ class Pipeline:
         self._last_seen.clear()
         self._previous_small = None
         self._recent.clear()
+        self._recent_moving.clear()
+        self._follow_ups.clear()
         self.adaptation_updates = 0
 
     def taught_state(self) -> TaughtClasses:
@@ -276,6 +300,38 @@ class Pipeline:
         their per-video adaptation alike; the class is looked for in the whole next frame."""
         self._taught, self.taught = change(self._taught), change(self.taught)
         self._last_seen.pop(label, None)
+
+    def _follow_up(self, features: FrameFeatures, flow: np.ndarray) -> bool:
+        """Teach each class taught on a frame without flow once more, on this frame with flow:
+        its mask carried along the flow, the proxies the mean of the two views (a 2-shot NMAP).
+        Returns whether a class changed."""
+        changed = False
+        for label, mask in list(self._follow_ups.items()):
+            del self._follow_ups[label]
+            if label not in self._taught or mask.shape != flow.shape[:2]:
+                continue
+            carried = carry_mask(mask, flow)
+            if not carried.any() or carried.all():
+                continue
+            selected = torch.from_numpy(carried)[None]
+            try:
+                objects = _shot_proxies([features], selected)
+            except InputError:
+                continue
+            backgrounds = _cell_proxies([features], ~selected, self._taught.grid(label))
+            self._taught = self._taught.adapt(label, objects, backgrounds, FOLLOW_UP_ALPHA)
+            self.taught = self.taught.adapt(label, objects, backgrounds, FOLLOW_UP_ALPHA)
+            self._last_seen[label] = carried
+            changed = True
+        return changed
+
+    def _is_newest(self, frames: np.ndarray | Sequence[np.ndarray]) -> bool:
+        """Whether the last of ``frames`` is the newest frame ``step`` processed."""
+        last = np.asarray(frames if isinstance(frames, np.ndarray) else frames[-1])
+        if self._previous_small is None or last.ndim != 3 or last.dtype != np.uint8:
+            return False
+        small = shrink_frame(last, self.checkpoint.input.max_side)
+        return small.shape == self._previous_small.shape and np.array_equal(small, self._previous_small)
 
     def _pseudo_labels(self, probability: np.ndarray) -> np.ndarray | None:
         """Self-adaptation targets from an h×w probability, or None when they have no confident
@@ -422,3 +478,16 @@ def _shot_proxies(shots: list[FrameFeatures], masks: torch.Tensor) -> list[torch
             raise InputError("the frames of a k-shot teach must all have the same size")
         proxies.append(nmap(torch.stack(maps), masks))
     return proxies
+
+
+def carry_mask(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """An h×w boolean mask moved along h×w×2 flow (previous → current frame, previous grid):
+    each pixel forward to its rounded target, holes of one pixel closed."""
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    tx = np.clip(np.rint(xs + flow[ys, xs, 0]), 0, width - 1).astype(np.intp)
+    ty = np.clip(np.rint(ys + flow[ys, xs, 1]), 0, height - 1).astype(np.intp)
+    carried = np.zeros((height, width), np.uint8)
+    carried[ty, tx] = 1
+    kernel = np.ones((3, 3), np.uint8)
+    return cv2.morphologyEx(carried, cv2.MORPH_CLOSE, kernel).astype(bool)

@@ -12,7 +12,7 @@ import torch
 from amp_ros.checkpoint import Checkpoint, InputConfig
 from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
 from amp_ros.network import build_heads, two_stream_network
-from amp_ros.pipeline import Pipeline, TeachResult
+from amp_ros.pipeline import Pipeline, TeachResult, carry_mask
 from amp_ros.proxy_set import ProxySet
 from amp_ros.pseudo_labels import PseudoLabelConfig
 from amp_ros.taught_classes import TaughtClasses
@@ -296,9 +296,9 @@ def test_reset_restores_base_and_keeps_taught(tiny_pipeline: Pipeline, make_fram
     tiny_pipeline.step(make_frame(24, 32))
     tiny_pipeline.teach("cup", _box_mask(24, 32))
     tiny_pipeline.teach("cup", _box_mask(24, 32), make_frame(24, 32, seed=5))  # adapted by teach
+    tiny_pipeline.step(make_frame(24, 32, shift=(1, 0)))  # completes the first teach (follow-up)
     taught = tiny_pipeline.taught_state()
-    for shift in range(1, 3):
-        tiny_pipeline.step(make_frame(24, 32, shift=(shift, 0)))
+    tiny_pipeline.step(make_frame(24, 32, shift=(2, 0)))
     assert tiny_pipeline.adaptation_updates > 0
     assert not _same(initial, tiny_pipeline.base)
 
@@ -399,3 +399,39 @@ def test_without_labels_the_taught_classes_cost_nothing(tiny_pipeline: Pipeline,
     assert tiny_pipeline.taught is taught
     assert tiny_pipeline.step(_object_frame(make_frame, seed=2)).labels is not None
     assert tiny_pipeline.taught is not taught
+
+
+def test_a_teach_without_motion_is_completed_on_the_next_moving_frame(
+    tiny_pipeline: Pipeline, make_frame: Frames
+) -> None:
+    """Taught on a stream's first frame (no flow): the next frame with flow teaches the class
+    again from its mask carried along the flow, once (taught_changed on that frame only), and
+    the classes as taught change with it. Taught on a frame seen with flow: no follow-up."""
+    tiny_pipeline.configure(taught_alpha=0.0)
+    tiny_pipeline.step(make_frame(24, 32))
+    tiny_pipeline.teach("cup", _box_mask(24, 32))
+    before = tiny_pipeline.taught_state()
+    assert tiny_pipeline.step(make_frame(24, 32, shift=(1, 0))).taught_changed
+    after = tiny_pipeline.taught_state()
+    assert not torch.equal(_rows(before, 0)[0], _rows(after, 0)[0])  # the object proxy moved
+    assert not tiny_pipeline.step(make_frame(24, 32, shift=(2, 0))).taught_changed
+    assert _same_taught(after, tiny_pipeline.taught_state())
+    tiny_pipeline.teach("box", _box_mask(24, 32))  # the newest frame was seen with flow
+    assert not tiny_pipeline.step(make_frame(24, 32, shift=(3, 0))).taught_changed
+    # a frame given with the mask that is not the newest processed one: no follow-up either
+    tiny_pipeline.teach("lid", _box_mask(24, 32), make_frame(24, 32, seed=7))
+    assert not tiny_pipeline.step(make_frame(24, 32, shift=(4, 0))).taught_changed
+
+
+def test_carry_mask_follows_the_flow() -> None:
+    """A uniform flow of (+2, +1) px moves the mask by exactly that; pixels leaving the frame
+    stop at its border."""
+    mask = np.zeros((10, 12), bool)
+    mask[2:5, 3:7] = True
+    flow = np.zeros((10, 12, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 2.0, 1.0
+    expected = np.zeros((10, 12), bool)
+    expected[3:6, 5:9] = True
+    assert np.array_equal(carry_mask(mask, flow), expected)
+    flow[..., 0] = 20.0
+    assert carry_mask(mask, flow)[:, 11].sum() == 3 and carry_mask(mask, flow)[:, :11].sum() == 0

@@ -687,6 +687,8 @@ class VosNode(LifecycleNode):
                 small = shrink_frame(frame, pipeline.checkpoint.input.max_side)
                 self._kept.append(KeptFrame(stamp_ns(header), small, frame.shape[:2]))
         self._flow_source_used = result.flow_source
+        if result.taught_changed:  # a teach completed on this frame's motion: keep it
+            self._persist()
         self._publish(outputs["mask"], header, result.mask, "mono8")
         if result.labels is not None and outputs["labels"].get_subscription_count():
             self._publish(outputs["labels"], header, result.labels, "mono8")
