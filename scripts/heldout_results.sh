@@ -46,10 +46,9 @@ ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-ad
 # Run-time settings, cross-validated on both folds (the same rows for each fold). The fold-1
 # model runs at the default model's processing size, like the default model.
 side=$(.venv/bin/python -c "from amp_ros.checkpoint import load_checkpoint; from amp_ros.models import resolve_checkpoint; print(load_checkpoint(resolve_checkpoint('$first')).input.max_side)")
-SETTINGS=("crf-5-iterations|--set crf_iterations=5"
-          # the CRF's bilateral weight (chosen on both folds with the previous model: 4, not the
-          # AMP authors' 1.40; see docs/results.md)
-          "crf-bilateral-weight-1.4|--set crf_bilateral_compat=1.4")
+# "LABEL|amp-eval options" entries. Empty now: the CRF's kernels, its iterations and the processing
+# size were chosen on both folds with the previous default model (docs/results.md says where).
+SETTINGS=()
 settings_rows() {  # settings_rows PREFIX → compare specs on stdout
   echo "default ($side px, α 0.001, CRF as shipped)=$OUT/$1"
   echo "α=0=$OUT/$1-no-adapt"

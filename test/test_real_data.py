@@ -42,7 +42,7 @@ def default_pipeline() -> Pipeline:
 
 def test_default_model_segments_the_moving_hiker(default_pipeline: Pipeline) -> None:
     """Unsupervised: the moving-object mask of the demo clip overlaps the hiker (IoU ≥ 0.5 on
-    average over frames 1–11; the pipeline's DAVIS J on the whole clip is 0.86, `make demo`)."""
+    average over frames 1–11; the pipeline's DAVIS J on the whole clip is 0.87, `make demo`)."""
     sequence = _sequence(DEMO_CLIP, "hike")
     default_pipeline.reset()
     scores = []
