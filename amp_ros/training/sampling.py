@@ -146,32 +146,35 @@ class SampleSource:
         src_seq, src_t = self.paste_sources[rng.integers(len(self.paste_sources))]
         if src_seq is seq and rng.random() >= SELF_PASTE_PROB:
             return frame, flow, label
-        patch = augment.object_patch(src_seq.frames[src_t], src_seq.masks[src_t])
+        patch = self._patch(src_seq, src_t)
         if patch is None:
             return frame, flow, label
-        rgb, alpha = patch
-        if rng.random() < PATCH_JITTER_PROB:
-            rgb = augment.photometric(rgb, rng)
-        if rng.random() < PATCH_FLIP_PROB:
-            rgb, alpha = rgb[:, ::-1].copy(), alpha[:, ::-1].copy()
-        motion = augment.random_motion(alpha.shape, label.shape, rng)
-        return augment.paste_object(frame, flow, label, (rgb, alpha), motion)
+        motion = augment.random_motion(patch[1].shape, label.shape, rng)
+        return augment.paste_object(frame, flow, label, patch, motion)
 
     def _paste_still(self, frame: np.ndarray, flow: np.ndarray,
                      label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Paste a random object that stays still against the background, as background."""
         rng = self.rng
         src_seq, src_t = self.paste_sources[rng.integers(len(self.paste_sources))]
-        patch = augment.object_patch(src_seq.frames[src_t], src_seq.masks[src_t])
+        patch = self._patch(src_seq, src_t)
         if patch is None:
             return frame, label
+        placement = augment.random_motion(patch[1].shape, label.shape, rng)
+        return augment.paste_still_object(frame, flow, label, patch, placement)
+
+    def _patch(self, seq: SequenceData, t: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Frame ``t``'s object of ``seq`` as a patch (rgb, alpha) to paste, jittered and
+        mirrored at random; None when the object is too small."""
+        patch = augment.object_patch(seq.frames[t], seq.masks[t])
+        if patch is None:
+            return None
         rgb, alpha = patch
-        if rng.random() < PATCH_JITTER_PROB:
-            rgb = augment.photometric(rgb, rng)
-        if rng.random() < PATCH_FLIP_PROB:
+        if self.rng.random() < PATCH_JITTER_PROB:
+            rgb = augment.photometric(rgb, self.rng)
+        if self.rng.random() < PATCH_FLIP_PROB:
             rgb, alpha = rgb[:, ::-1].copy(), alpha[:, ::-1].copy()
-        placement = augment.random_motion(alpha.shape, label.shape, rng)
-        return augment.paste_still_object(frame, flow, label, (rgb, alpha), placement)
+        return rgb, alpha
 
     def pair(self) -> tuple[Sample, Sample]:
         """An episode: (support, query) samples of two frames of one main-set sequence, each
