@@ -194,7 +194,7 @@ def test_lockstep_times_out_naming_the_frame(
 ) -> None:
     echo_node(2)
     with pytest.raises(ReplayTimeoutError, match=r"no mask on .* for frame 'f02' \(stamp 17"):
-        replay_bag(bag, lockstep=True, timeout=2.0, context=context, **TOPICS)
+        replay_bag(bag, lockstep=True, timeout=5.0, context=context, **TOPICS)
 
 
 def test_no_subscriber_is_a_clear_error(bag: Path, context: Context) -> None:

@@ -76,6 +76,7 @@ QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
+GRAPH_SETTLE_S = 0.5  # after the graph matched, before the first frame (wait_for_graph)
 
 
 class ReplayError(BagError):
@@ -274,6 +275,9 @@ class _Replayer:
                 f"no subscriber on {flow_topic!r}: sending flow anyway (the node may compute "
                 f"its own)"
             )
+        # The two ends of a match learn of it at different times; a reliable message sent
+        # before the far end has matched is not delivered. Let discovery settle first.
+        self.spin_for(GRAPH_SETTLE_S, lambda: False)
 
     def publish(self, frame: BagFrame, send_flow: bool) -> None:
         """Publish a frame's flow (if any) and then its image, with the bag's stamp."""
