@@ -201,6 +201,7 @@ def record(settings: BenchSettings) -> dict[str, Any]:
         "warmup": settings.warmup,
         "settings": dict(settings.overrides),
         "taught_classes": int(settings.teach),
+        "threads": settings.threads,  # --threads: here (offline) or the node's (ros); 0 = default
         "machine": machine(settings.device),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -51,6 +52,18 @@ class StepResult:
     flow_source: str  # "given", "dis" or "none" (first frame without flow)
     timings: dict[str, float]
     taught_changed: bool = False  # a teach was completed on this frame (persist the classes)
+    # the h×w×2 flow at the processing size the network was given; None without flow (the
+    # frame to give ``teach`` with it, so that a class is taught on what the network saw)
+    small_flow: np.ndarray | None = None
+
+
+class Shot(NamedTuple):
+    """A frame as the network saw it, for teaching: its features, its original size (H, W),
+    and whether it was seen with flow (the motion stream's input) or without."""
+
+    features: FrameFeatures
+    size: tuple[int, int]
+    moving: bool
 
 
 @dataclass(frozen=True)
@@ -83,8 +96,7 @@ class Pipeline:
         self.taught: TaughtClasses = self._taught  # self-adapted while the video runs
         self._previous_small: np.ndarray | None = None
         self._last_seen: dict[str, np.ndarray] = {}  # taught class → its h×w mask of the last frame
-        self._recent: deque[tuple[FrameFeatures, tuple[int, int]]] = deque(maxlen=RECENT_FRAMES)
-        self._recent_moving: deque[bool] = deque(maxlen=RECENT_FRAMES)  # seen with flow?
+        self._recent: deque[Shot] = deque(maxlen=RECENT_FRAMES)
         # taught class → its mask (at the processing size) on a frame seen without flow: the
         # next frame with flow is taught from that mask carried along the flow (_follow_up)
         self._follow_ups: dict[str, np.ndarray] = {}
@@ -145,10 +157,10 @@ class Pipeline:
 
         tick = time.perf_counter()
         features = predict(self.network, small, small_flow, self.checkpoint.input)
-        self._recent.append((features, (height, width)))
-        self._recent_moving.append(source != "none")
+        moving = source != "none"
+        self._recent.append(Shot(features, (height, width), moving))
         timings["network"] = time.perf_counter() - tick
-        followed_up = bool(self._follow_ups) and source != "none" and self._follow_up(features, small_flow)
+        followed_up = moving and self._follow_up(features, small_flow)
 
         tick = time.perf_counter()
         logits = class_logits(features, self.base, self.scale, self.config.head_levels)
@@ -174,7 +186,7 @@ class Pipeline:
         timings["output"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - start
         return StepResult(mask, probability.astype(np.float32), taught, adapted, source, timings,
-                          followed_up)
+                          followed_up, small_flow if moving else None)
 
     # --- classes -------------------------------------------------------------------------
 
@@ -183,23 +195,26 @@ class Pipeline:
         label: str,
         masks: np.ndarray | Sequence[np.ndarray],
         frames: np.ndarray | Sequence[np.ndarray] | None = None,
+        flows: np.ndarray | Sequence[np.ndarray | None] | None = None,
     ) -> TeachResult:
         """Teach class ``label`` from k labelled frames (k = 1: one H×W mask, non-zero = object).
 
         frames None: the masks label the last k frames ``step`` processed (oldest first), seen
-        with the flow they had. Otherwise one H×W×3 frame per mask, seen with zero flow (as a
-        stream's first frame). The object proxy is NMAP of the masked pixels over the k shots
-        (AMP eq. 1); the class's own background proxies are NMAPs of the other pixels, one per
-        cell of a grid over the frame (:mod:`amp_ros.taught_classes`). A new label is imprinted;
-        an existing one is adapted towards the new proxies with ``teach_alpha``.
+        with the flow they had. Otherwise one H×W×3 frame per mask, seen with its H×W×2 flow from
+        ``flows`` (a kept frame with its ``StepResult.small_flow``) or, where that is None, with
+        zero flow (as a stream's first frame). The object proxy is NMAP of the masked pixels over
+        the k shots (AMP eq. 1); the class's own background proxies are NMAPs of the other
+        pixels, one per cell of a grid over the frame (:mod:`amp_ros.taught_classes`). A new
+        label is imprinted; an existing one is adapted towards the new proxies with
+        ``teach_alpha``.
         """
         label = self._check_label(label)
         masks = [np.asarray(masks)] if isinstance(masks, np.ndarray) else [np.asarray(m) for m in masks]
         if not masks:
             raise InputError("teach needs at least one mask")
-        shots = self._shots(masks, frames)
+        shots = self._shots(masks, frames, flows)
         selected = []
-        for index, (mask, (_, size)) in enumerate(zip(masks, shots)):
+        for index, (mask, (_, size, _)) in enumerate(zip(masks, shots)):
             if mask.shape != tuple(size):
                 raise InputError(f"mask {index} has shape {mask.shape}, its frame is {tuple(size)}")
             object_pixels = mask != 0
@@ -210,8 +225,8 @@ class Pipeline:
             selected.append(torch.from_numpy(object_pixels))
         if len({m.shape for m in selected}) != 1:
             raise InputError("the masks of a k-shot teach must all have the same size")
-        shot_features = [f for f, _ in shots]
-        moving = frames is None and any(list(self._recent_moving)[len(self._recent) - len(masks):])
+        shot_features = [shot.features for shot in shots]
+        moving = any(shot.moving for shot in shots)
         newest = frames is None or self._is_newest(frames)
         objects = _shot_proxies(shot_features, torch.stack(selected))
         grid = self.taught.grid(label) if label in self.taught else self.config.taught_background_grid
@@ -228,7 +243,7 @@ class Pipeline:
             # Seen without motion (a stream's first frame, or a frame given with the mask), the
             # object's features lack what the motion stream adds on every later frame; when
             # the taught frame is the newest one processed, the next frame's flow starts from it.
-            last = shots[-1][0]
+            last = shots[-1].features
             self._follow_ups[label] = cv2.resize(
                 selected[-1].numpy().astype(np.float32), (last.size[1], last.size[0]),
                 interpolation=cv2.INTER_AREA) >= 0.5
@@ -269,7 +284,6 @@ class Pipeline:
         self._last_seen.clear()
         self._previous_small = None
         self._recent.clear()
-        self._recent_moving.clear()
         self._follow_ups.clear()
         self.adaptation_updates = 0
 
@@ -302,28 +316,31 @@ class Pipeline:
         self._last_seen.pop(label, None)
 
     def _follow_up(self, features: FrameFeatures, flow: np.ndarray) -> bool:
-        """Teach each class taught on a frame without flow once more, on this frame with flow:
-        its mask carried along the flow, the proxies the mean of the two views (a 2-shot NMAP).
+        """Teach each class taught on a frame without flow once more, on this frame with flow.
         Returns whether a class changed."""
-        changed = False
-        for label, mask in list(self._follow_ups.items()):
-            del self._follow_ups[label]
-            if label not in self._taught or mask.shape != flow.shape[:2]:
-                continue
-            carried = carry_mask(mask, flow)
-            if not carried.any() or carried.all():
-                continue
-            selected = torch.from_numpy(carried)[None]
-            try:
-                objects = _shot_proxies([features], selected)
-            except InputError:
-                continue
-            backgrounds = _cell_proxies([features], ~selected, self._taught.grid(label))
-            self._taught = self._taught.adapt(label, objects, backgrounds, FOLLOW_UP_ALPHA)
-            self.taught = self.taught.adapt(label, objects, backgrounds, FOLLOW_UP_ALPHA)
-            self._last_seen[label] = carried
-            changed = True
-        return changed
+        follow_ups, self._follow_ups = self._follow_ups, {}
+        changed = [self._follow_up_class(label, mask, features, flow) for label, mask in follow_ups.items()]
+        return any(changed)
+
+    def _follow_up_class(
+        self, label: str, mask: np.ndarray, features: FrameFeatures, flow: np.ndarray
+    ) -> bool:
+        """Class ``label``'s mask carried along the flow, its proxies adapted halfway towards this
+        view (the mean of the two views: a 2-shot NMAP). False when there is nothing to learn."""
+        if label not in self._taught or mask.shape != flow.shape[:2]:
+            return False
+        carried = carry_mask(mask, flow)
+        if not carried.any() or carried.all():
+            return False
+        selected = torch.from_numpy(carried)[None]
+        try:
+            objects = _shot_proxies([features], selected)
+        except InputError:  # the carried pixels have no features to average
+            return False
+        backgrounds = _cell_proxies([features], ~selected, self._taught.grid(label))
+        self._change_taught(label, lambda taught: taught.adapt(label, objects, backgrounds, FOLLOW_UP_ALPHA))
+        self._last_seen[label] = carried  # where it is now: looked for near there next
+        return True
 
     def _is_newest(self, frames: np.ndarray | Sequence[np.ndarray]) -> bool:
         """Whether the last of ``frames`` is the newest frame ``step`` processed."""
@@ -423,9 +440,10 @@ class Pipeline:
         return label
 
     def _shots(
-        self, masks: list[np.ndarray], frames: np.ndarray | Sequence[np.ndarray] | None
-    ) -> list[tuple[FrameFeatures, tuple[int, int]]]:
-        """The features and original size of the frame each mask labels."""
+        self, masks: list[np.ndarray], frames: np.ndarray | Sequence[np.ndarray] | None,
+        flows: np.ndarray | Sequence[np.ndarray | None] | None,
+    ) -> list[Shot]:
+        """The frame each mask labels, as the network sees it."""
         if frames is None:
             if not self._recent:
                 raise InputError("no frame given and no frame processed yet")
@@ -438,12 +456,21 @@ class Pipeline:
         frames = [frames] if isinstance(frames, np.ndarray) else list(frames)
         if len(frames) != len(masks):
             raise InputError(f"{len(masks)} mask(s) but {len(frames)} frame(s)")
+        if flows is None:
+            flows = [None] * len(frames)
+        flows = [flows] if isinstance(flows, np.ndarray) else list(flows)
+        if len(flows) != len(frames):
+            raise InputError(f"{len(frames)} frame(s) but {len(flows)} flow(s)")
         shots = []
-        for frame in frames:
+        for frame, flow in zip(frames, flows):
             frame = check_frame(frame)
             small = shrink_frame(frame, self.checkpoint.input.max_side)
-            zero = np.zeros((*small.shape[:2], 2), np.float32)
-            shots.append((predict(self.network, small, zero, self.checkpoint.input), frame.shape[:2]))
+            if flow is None:
+                small_flow = np.zeros((*small.shape[:2], 2), np.float32)
+            else:
+                small_flow = resize_flow(check_flow(flow, *frame.shape[:2]), *small.shape[:2])
+            features = predict(self.network, small, small_flow, self.checkpoint.input)
+            shots.append(Shot(features, frame.shape[:2], flow is not None))
         return shots
 
     def _free_class_id(self) -> int:

@@ -75,6 +75,18 @@ class RunSettings:
         values.update(self.overrides)
         return values
 
+    def pipeline_settings(self) -> dict[str, object]:
+        """Every pipeline setting this run uses, by node parameter name: the defaults, then
+        :meth:`pipeline_values` (recorded whole, so that a later change of a default does not
+        change what an old metrics.json says)."""
+        from amp_ros.setting_fields import flatten
+        from amp_ros.settings import PipelineConfig
+
+        values = {s.name: s.default for s in flatten(PipelineConfig)}
+        values.update(self.pipeline_values())
+        values.pop("max_side", None)  # a checkpoint input setting, as in the node
+        return values
+
     def checkpoint_path(self) -> Path:
         """The checkpoint to use: the given one or the node's default model."""
         return resolve_checkpoint(self.checkpoint)
@@ -93,6 +105,7 @@ class RunSettings:
             described["protocol"] = f"teach the first {self.teach_shots} frame(s)"
         if self.overrides:
             described["settings"] = dict(self.overrides)
+        described["pipeline"] = self.pipeline_settings()
         return described
 
 
@@ -157,13 +170,10 @@ def run_offline(
 ) -> RunStats:
     """The ``offline`` runner: the settings' pipeline, called directly (see :func:`segment`)."""
     from amp_ros.pipeline import Pipeline  # torch: loaded only when segmenting
-    from amp_ros.setting_fields import build, flatten
+    from amp_ros.setting_fields import build
     from amp_ros.settings import PipelineConfig
 
-    values = {s.name: s.default for s in flatten(PipelineConfig)}
-    values.update(settings.pipeline_values())
-    values.pop("max_side", None)  # a checkpoint input setting, as in the node
-    config = replace(build(PipelineConfig, values), head_levels=settings.head_levels)
+    config = replace(build(PipelineConfig, settings.pipeline_settings()), head_levels=settings.head_levels)
     pipeline = Pipeline.from_checkpoint(settings.checkpoint_path(), device=settings.device, config=config)
     if settings.max_side:
         pipeline.checkpoint.input = replace(pipeline.checkpoint.input, max_side=settings.max_side)

@@ -8,7 +8,7 @@
 #
 # Resumable: a case whose OUT/<case>.json exists is skipped (delete it to measure again). Cases:
 # offline on the CPU at 854×480 and 1920×1080 (default, no CRF, one taught class; at 854×480 also
-# the pydensecrf CRF and 5 CRF iterations); through the
+# the pydensecrf CRF and the AMP authors' 12 CRF iterations); through the
 # node at 30 Hz at both sizes; the soak (SOAK_FRAMES through the node at 30 Hz, 854×480); and,
 # when torch sees a GPU, the same offline and node cases with --device cuda. Threads: torch's
 # default (every core) unless OMP_NUM_THREADS is set; the node inherits it.
@@ -40,13 +40,16 @@ for size in 854x480 1920x1080; do
   run "cpu-$size-no-crf" "${common[@]}" --config crf=false
   run "cpu-$size-taught" "${common[@]}" --teach
 done
-# the CRF's two implementations, and the documented speed option (its J cost: docs/results.md)
+# the CRF's two implementations, and the AMP authors' 12 iterations (default 5; J: docs/results.md)
 common=(--device cpu --size 854x480 --frames "$FRAMES" --warmup "$WARMUP")
 run "cpu-854x480-pydensecrf" "${common[@]}" --config crf_backend=pydensecrf
-run "cpu-854x480-crf-5" "${common[@]}" --config crf_iterations=5
+run "cpu-854x480-crf-12" "${common[@]}" --config crf_iterations=12
 for size in 854x480 1920x1080; do
   run "ros-$size" --device cpu --via ros --size "$size" --rate "$RATE" --frames "$ROS_FRAMES" --warmup "$WARMUP"
 done
+# the node's torch threads: the default (one fewer than the cores) against every core
+run "ros-854x480-threads-2" --device cpu --via ros --size 854x480 --rate "$RATE" --frames "$ROS_FRAMES" \
+    --warmup "$WARMUP" --threads 2
 # through the node at 1080p, the torch CRF against pydensecrf (docs/benchmarks.md says why)
 run "ros-1920x1080-pydensecrf" --device cpu --via ros --size 1920x1080 --rate "$RATE" \
     --frames "$ROS_FRAMES" --warmup "$WARMUP" --config crf_backend=pydensecrf

@@ -34,8 +34,8 @@ def load(folder: Path, prefix: str) -> list[Result]:
 
 
 def _config_order(result: Result) -> int:
-    return 0 if not result["settings"] and not result["taught_classes"] else (
-        1 if result["settings"] else 2)
+    changed = result["settings"] or result.get("threads")
+    return 0 if not changed and not result["taught_classes"] else (1 if changed else 2)
 
 
 def configuration(result: Result) -> str:
@@ -47,6 +47,8 @@ def configuration(result: Result) -> str:
     if settings.pop("adapt", True) is False:
         words.append("no adaptation")
     words += [f"{k}={v}" for k, v in settings.items()]
+    if result.get("threads"):
+        words.append(f"threads={result['threads']}")
     if result["taught_classes"]:
         count = result["taught_classes"]
         words.append(f"{count} taught class" + ("es" if count > 1 else ""))

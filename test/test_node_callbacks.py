@@ -7,6 +7,7 @@ out of memory would), which a node in a subprocess cannot be made to do.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.context import Context
 from rclpy.parameter import Parameter
@@ -28,6 +30,7 @@ from amp_ros.ros import node as node_module
 from amp_ros.ros.dds_env import dds_variables_applied
 from amp_ros.ros.messages import image_msg
 from amp_ros.ros.node import VosNode
+from amp_ros.ros.node_config import torch_threads
 
 DOMAIN = 78
 HEIGHT, WIDTH = 48, 64
@@ -85,11 +88,24 @@ def make_node(tiny_checkpoint: Path, tmp_path: Path) -> Iterator[Callable[..., V
         made.append((context, node))
         return node
 
+    threads = torch.get_num_threads()  # a node sets torch's threads for the whole process
     with dds_variables_applied():
         yield make
         for context, node in made:
             node.destroy_node()
             context.try_shutdown()
+    torch.set_num_threads(threads)
+
+
+def test_threads_zero_leaves_one_core_to_receive_frames(make_node: Callable[..., VosNode]) -> None:
+    """threads 0: torch gets one thread fewer than the usable cores, at least one; a positive
+    value is taken as given."""
+    assert [torch_threads(0, cores) for cores in (1, 2, 8)] == [1, 1, 7]
+    assert torch_threads(3, 8) == 3 and torch_threads(3, 1) == 3
+    make_node()
+    assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
+    make_node(threads=2)
+    assert torch.get_num_threads() == 2
 
 
 def test_teach_that_raises_is_answered_with_the_error(
@@ -127,6 +143,33 @@ def test_forget_and_reset_that_raise_are_answered(
     assert not response.success
     assert response.message == f"{service} failed: RuntimeError: " + OUT_OF_MEMORY
     assert capfd.readouterr().err.count("Traceback") == 1
+
+
+def test_a_kept_frame_is_taught_with_the_flow_it_was_seen_with(
+    make_node: Callable[..., VosNode], tiny_checkpoint: Path
+) -> None:
+    """Teach by stamp of a kept frame that is not the newest: the class is taught on the frame as
+    the network saw it, its flow included (the same proxies as a pipeline given that frame's
+    ``small_flow``); the first frame, seen without flow, is kept without."""
+    from amp_ros.pipeline import Pipeline
+
+    node = make_node()
+    moving = [np.roll(frame(), 3 * index, axis=1) for index in range(3)]
+    for index, image in enumerate(moving):
+        node.on_image(image_msg(image, "rgb8", stamp_ns=index + 1))
+        processed = str(index + 1)
+        wait_until(lambda done=processed: values_of(node.diagnostic_status())["frames_processed"] == done)
+    assert node._kept[0].flow is None and node._kept[1].flow is not None
+    request = Teach.Request(label="cup", mask=image_msg(mask(), "mono8", stamp_ns=2))
+    response = node.on_teach(request, Teach.Response())
+    assert response.success, response.message
+    reference = Pipeline.from_checkpoint(tiny_checkpoint)
+    for image in moving[:2]:
+        seen = reference.step(image)
+    reference.teach("cup", mask(), moving[1], seen.small_flow)
+    taught, expected = node.pipeline.taught_state(), reference.taught_state()
+    for mine, theirs in zip(taught.objects.weights, expected.objects.weights):
+        assert torch.equal(mine, theirs)
 
 
 def test_failing_frames_are_counted_and_diagnostics_say_error(

@@ -423,6 +423,36 @@ def test_a_teach_without_motion_is_completed_on_the_next_moving_frame(
     assert not tiny_pipeline.step(make_frame(24, 32, shift=(4, 0))).taught_changed
 
 
+def test_a_frame_given_with_its_flow_is_taught_as_the_network_saw_it(
+    tiny_checkpoint: Path, make_frame: Frames
+) -> None:
+    """A processed frame given back with the flow it was seen with (``StepResult.small_flow``,
+    as the node keeps it for teaching by stamp) teaches exactly what teaching that frame as the
+    last processed one does, and needs no follow-up; with zero flow it would differ."""
+    first, second = make_frame(48, 64), make_frame(48, 64, shift=(2, 1))
+    kept = Pipeline.from_checkpoint(tiny_checkpoint)
+    kept.step(first)
+    assert kept.step(first).small_flow is not None  # the same frame again: zero DIS flow, but seen
+    small = {}
+    for name in ("last", "given"):
+        pipeline = Pipeline.from_checkpoint(tiny_checkpoint)
+        assert pipeline.step(first).small_flow is None  # a first frame is seen without flow
+        small[name] = pipeline.step(second)
+        if name == "last":
+            pipeline.teach("cup", _box_mask(48, 64))
+        else:
+            pipeline.teach("cup", _box_mask(48, 64), second, small[name].small_flow)
+        small[name + " taught"] = pipeline.taught_state()
+        assert not pipeline.step(make_frame(48, 64, shift=(4, 2))).taught_changed
+    assert np.abs(small["last"].small_flow).max() > 0.5  # the frame moved: the flow matters
+    assert _same_taught(small["last taught"], small["given taught"])
+    still = Pipeline.from_checkpoint(tiny_checkpoint)
+    still.teach("cup", _box_mask(48, 64), second)
+    assert not _same_taught(small["last taught"], still.taught_state())
+    with pytest.raises(InputError, match=r"1 frame\(s\) but 2 flow\(s\)"):
+        still.teach("lid", _box_mask(48, 64), second, [small["last"].small_flow] * 2)
+
+
 def test_carry_mask_follows_the_flow() -> None:
     """A uniform flow of (+2, +1) px moves the mask by exactly that; pixels leaving the frame
     stop at its border."""

@@ -81,3 +81,16 @@ def test_bad_ablation_options_are_refused(
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
+
+
+def test_every_pipeline_setting_is_recorded() -> None:
+    """metrics.json's config records every pipeline setting the run used (defaults included),
+    with the switches and overrides applied, so that it still says what ran after a default
+    changes; the processing size stays a checkpoint setting of its own."""
+    settings = RunSettings(checkpoint="efficientnet-lite0", crf=False, max_side=64,
+                           overrides=(("crf_iterations", 7), ("alpha", 0.0)))
+    recorded = settings.describe()["pipeline"]
+    assert recorded["crf"] is False and recorded["taught_crf"] is False and recorded["adapt"] is True
+    assert recorded["crf_iterations"] == 7 and recorded["alpha"] == 0.0
+    assert recorded["crf_bilateral_compat"] == 4.0 and "max_side" not in recorded
+    assert RunSettings(checkpoint="efficientnet-lite0").describe()["pipeline"]["crf_iterations"] == 5

@@ -75,10 +75,10 @@ def test_pipeline_settings_keep_their_ros_names_and_round_trip() -> None:
     ]
     defaults = {s.name: s.default for s in settings}
     assert build(PipelineConfig, defaults) == PipelineConfig()
-    changed = build(PipelineConfig, {**defaults, "erosion": 0.02, "crf_iterations": 5, "taught_crf": False})
+    changed = build(PipelineConfig, {**defaults, "erosion": 0.02, "crf_iterations": 12, "taught_crf": False})
     assert changed == replace(
         PipelineConfig(),
         pseudo=PseudoLabelConfig(erosion=0.02),
-        crf_config=CrfConfig(iterations=5),
+        crf_config=CrfConfig(iterations=12),
         taught_crf=False,
     )

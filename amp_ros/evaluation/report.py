@@ -182,7 +182,8 @@ def render_comparison(runs: Mapping[str, Mapping[str, Any]], sources: Mapping[st
     """Markdown comparing several runs' metrics.json: one global row per run, then per-sequence J.
 
     runs: label → metrics dict; sources: label → where its metrics.json lives (printed, so every
-    figure can be traced to the command that wrote it).
+    figure can be traced to the command that wrote it), with the run's config as chosen (its
+    every pipeline setting, ``config.pipeline``, stays in the metrics.json).
     """
     lines = [
         _row(["run", "J&F", "J mean", "J recall", "J decay", "F mean", "F recall", "F decay", "fps"]),
@@ -205,6 +206,7 @@ def render_comparison(runs: Mapping[str, Mapping[str, Any]], sources: Mapping[st
         ]
         lines.append(_row([name, *cells]))
     lines += ["", "Sources:", ""]
-    lines += [f"- {label}: `{sources[label]}` (config: `{json.dumps(runs[label].get('config', {}))}`)"
-              for label in runs]
+    for label in runs:
+        chosen = {k: v for k, v in (runs[label].get("config") or {}).items() if k != "pipeline"}
+        lines.append(f"- {label}: `{sources[label]}` (config: `{json.dumps(chosen)}`)")
     return "\n".join(lines) + "\n"

@@ -71,7 +71,7 @@ from amp_ros.models import resolve_checkpoint  # noqa: E402
 from amp_ros.overlay import render_overlay  # noqa: E402
 from amp_ros.pipeline import Pipeline  # noqa: E402
 from amp_ros.ros.messages import image_msg  # noqa: E402
-from amp_ros.ros.node_config import NODE_NAME, PARAMETERS, NodeConfig, state_dir_of  # noqa: E402
+from amp_ros.ros.node_config import NODE_NAME, PARAMETERS, NodeConfig, state_dir_of, torch_threads  # noqa: E402
 from amp_ros.setting_fields import Setting, build, check  # noqa: E402
 from amp_ros.stamp_sync import StampPairer  # noqa: E402
 
@@ -129,6 +129,7 @@ class KeptFrame:
     stamp: int
     small: np.ndarray  # h×w×3 uint8 RGB, as the network saw it
     size: tuple[int, int]  # the frame's H, W (masks come at this size)
+    flow: np.ndarray | None  # h×w×2 float32 flow the network was given; None: seen without
 
 
 def _fit_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -428,10 +429,9 @@ class VosNode(LifecycleNode):
         return device
 
     def _load_pipeline(self, config: NodeConfig) -> Pipeline:
-        if config.threads > 0:
-            import torch
+        import torch
 
-            torch.set_num_threads(config.threads)
+        torch.set_num_threads(torch_threads(config.threads, len(os.sched_getaffinity(0))))
         path = resolve_checkpoint(config.checkpoint)
         pipeline = Pipeline.from_checkpoint(path, device=self._device(), config=config.pipeline)
         if config.max_side:
@@ -685,7 +685,7 @@ class VosNode(LifecycleNode):
             result = pipeline.step(frame, flow, labels=wanted)
             if self._config.teach_frames:
                 small = shrink_frame(frame, pipeline.checkpoint.input.max_side)
-                self._kept.append(KeptFrame(stamp_ns(header), small, frame.shape[:2]))
+                self._kept.append(KeptFrame(stamp_ns(header), small, frame.shape[:2], result.small_flow))
         self._flow_source_used = result.flow_source
         if result.taught_changed:  # a teach completed on this frame's motion: keep it
             self._persist()
@@ -772,7 +772,8 @@ class VosNode(LifecycleNode):
                         f"mask has shape {mask.shape}, the frame stamped {_stamp_text(kept.stamp)} is "
                         f"{kept.size}"
                     )
-                taught = pipeline.teach(label, _fit_mask(mask, kept.small.shape[:2]), kept.small)
+                # taught on the frame as the network saw it, its motion included
+                taught = pipeline.teach(label, _fit_mask(mask, kept.small.shape[:2]), kept.small, kept.flow)
             stamp = kept.stamp
         response.stamp.sec, response.stamp.nanosec = split_stamp(stamp)
         verb = "imprinted" if taught.imprinted else "adapted"
