@@ -98,12 +98,16 @@ def make_node(tiny_checkpoint: Path, tmp_path: Path) -> Iterator[Callable[..., V
 
 
 def test_threads_zero_leaves_one_core_to_receive_frames(make_node: Callable[..., VosNode]) -> None:
-    """threads 0: torch gets one thread fewer than the usable cores, at least one; a positive
-    value is taken as given."""
+    """threads 0: torch gets one thread fewer than the usable cores, at least one, unless
+    OMP_NUM_THREADS says how many (then torch's own choice stands); a positive value is taken
+    as given."""
     assert [torch_threads(0, cores) for cores in (1, 2, 8)] == [1, 1, 7]
-    assert torch_threads(3, 8) == 3 and torch_threads(3, 1) == 3
+    assert torch_threads(0, 8, "4") is None and torch_threads(0, 8, "") == 7
+    assert torch_threads(3, 8) == 3 and torch_threads(3, 1) == 3 and torch_threads(3, 8, "1") == 3
+    before = torch.get_num_threads()
     make_node()
-    assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) - 1)
+    automatic = torch_threads(0, len(os.sched_getaffinity(0)), os.environ.get("OMP_NUM_THREADS"))
+    assert torch.get_num_threads() == (before if automatic is None else automatic)
     make_node(threads=2)
     assert torch.get_num_threads() == 2
 

@@ -431,7 +431,10 @@ class VosNode(LifecycleNode):
     def _load_pipeline(self, config: NodeConfig) -> Pipeline:
         import torch
 
-        torch.set_num_threads(torch_threads(config.threads, len(os.sched_getaffinity(0))))
+        cores = len(os.sched_getaffinity(0))
+        threads = torch_threads(config.threads, cores, os.environ.get("OMP_NUM_THREADS"))
+        if threads is not None:
+            torch.set_num_threads(threads)
         path = resolve_checkpoint(config.checkpoint)
         pipeline = Pipeline.from_checkpoint(path, device=self._device(), config=config.pipeline)
         if config.max_side:

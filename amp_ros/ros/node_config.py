@@ -34,8 +34,8 @@ class NodeConfig:
         "cpu | cuda | auto", ("cpu", "cuda", "auto"), read_only=True
     ))
     threads: int = field(default=0, metadata=setting(
-        "torch CPU threads; 0 = one fewer than the usable cores (at least 1), leaving one to "
-        "receive frames", (0, 256), read_only=True
+        "torch CPU threads; 0 = OMP_NUM_THREADS if set, else one fewer than the usable cores "
+        "(at least 1), leaving one to receive frames", (0, 256), read_only=True
     ))
     max_side: int = field(default=0, metadata=setting(
         "processing size (longer side, px); 0 = the checkpoint's", (0, 4096), read_only=True
@@ -78,12 +78,15 @@ PARAMETERS: list[Setting] = flatten(NodeConfig)
 """Every parameter of the node, in declaration order."""
 
 
-def torch_threads(threads: int, cores: int) -> int:
+def torch_threads(threads: int, cores: int, omp_num_threads: str | None = None) -> int | None:
     """The torch CPU threads for the ``threads`` parameter on a machine with ``cores`` usable
-    cores: as given, or for 0 one fewer than the cores (at least 1). The node's executor thread
-    receives every camera frame (and DDS its bytes) while the worker computes; torch's OpenMP
-    threads on every core would keep waiting for the one that shares its core with them."""
-    return threads if threads > 0 else max(1, cores - 1)
+    cores: as given; for 0, None (torch's own choice) where OMP_NUM_THREADS is set, else one
+    fewer than the cores (at least 1). The node's executor thread receives every camera frame
+    (and DDS its bytes) while the worker computes; torch's OpenMP threads on every core would
+    keep waiting for the one that shares its core with them."""
+    if threads > 0:
+        return threads
+    return None if omp_num_threads else max(1, cores - 1)
 
 
 def state_dir_of(config: NodeConfig, fully_qualified_name: str) -> Path:
