@@ -227,7 +227,6 @@ class Pipeline:
             raise InputError("the masks of a k-shot teach must all have the same size")
         shot_features = [shot.features for shot in shots]
         moving = any(shot.moving for shot in shots)
-        newest = frames is None or self._is_newest(frames)
         objects = _shot_proxies(shot_features, torch.stack(selected))
         grid = self.taught.grid(label) if label in self.taught else self.config.taught_background_grid
         backgrounds = _cell_proxies(shot_features, ~torch.stack(selected), grid)
@@ -239,7 +238,7 @@ class Pipeline:
             class_id = self._free_class_id()
             self._change_taught(label, lambda taught: taught.imprint(label, class_id, objects, backgrounds))
             result = TeachResult(label, class_id, True, len(masks))
-        if not moving and newest:
+        if not moving and (frames is None or self._is_newest(frames)):
             # Seen without motion (a stream's first frame, or a frame given with the mask), the
             # object's features lack what the motion stream adds on every later frame; when
             # the taught frame is the newest one processed, the next frame's flow starts from it.
