@@ -65,7 +65,6 @@ from amp_ros.image_codec import (  # noqa: E402
     split_stamp,
     stamp_ns,
 )
-from amp_ros.inference import shrink_frame  # noqa: E402
 from amp_ros.latest_frame import LatestFrameWorker  # noqa: E402
 from amp_ros.models import resolve_checkpoint  # noqa: E402
 from amp_ros.overlay import render_overlay  # noqa: E402
@@ -687,8 +686,8 @@ class VosNode(LifecycleNode):
             wanted = any(outputs[name].get_subscription_count() for name in ("labels", "overlay"))
             result = pipeline.step(frame, flow, labels=wanted)
             if self._config.teach_frames:
-                small = shrink_frame(frame, pipeline.checkpoint.input.max_side)
-                self._kept.append(KeptFrame(stamp_ns(header), small, frame.shape[:2], result.small_flow))
+                self._kept.append(
+                    KeptFrame(stamp_ns(header), result.small_frame, frame.shape[:2], result.small_flow))
         self._flow_source_used = result.flow_source
         if result.taught_changed:  # a teach completed on this frame's motion: keep it
             self._persist()
