@@ -8,6 +8,7 @@ CPU or a GPU) and ``pydensecrf`` (pydensecrf2, the reference the torch one is te
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,16 +69,24 @@ def refine(
 
 class FrameCrf:
     """The dense CRF of one frame: its kernels (the bilateral lattice is most of the cost) are
-    built on the first refinement and reused for every further map of the frame, such as each
-    taught class's."""
+    built once and reused for every map of the frame, such as each taught class's.
 
-    def __init__(self, frame: np.ndarray, config: CrfConfig, scale: float = 1.0, device: str = "cpu"):
+    They depend on the frame alone, so with an ``executor`` (a worker thread) the torch backend
+    starts building them at once, while the caller runs the network; otherwise on the first
+    refinement.
+    """
+
+    def __init__(self, frame: np.ndarray, config: CrfConfig, scale: float = 1.0, device: str = "cpu",
+                 executor: Executor | None = None):
         if config.iterations < 0:
             raise InputError(f"CRF iterations must be >= 0, got {config.iterations}")
         if config.backend not in BACKENDS:
             raise InputError(f"unknown CRF backend {config.backend!r}; one of {BACKENDS}")
         self.frame, self.config, self.scale, self.device = frame, config, scale, device
         self._kernels: list[tuple[_Normalised, float]] | None = None
+        self._building: Future | None = None
+        if executor is not None and config.backend == "torch" and config.iterations > 0:
+            self._building = executor.submit(self._build)
 
     def refine(self, probabilities: np.ndarray) -> np.ndarray:
         """K×h×w softmax probabilities of this frame → K×h×w float32 marginals."""
@@ -110,24 +119,27 @@ class FrameCrf:
 
     def _built(self) -> list[tuple[_Normalised, float]]:
         if self._kernels is None:
-            config, (height, width) = self.config, self.frame.shape[:2]
-            frame = torch.from_numpy(np.ascontiguousarray(self.frame)).to(self.device)
-            rows = torch.arange(height, dtype=torch.float32, device=frame.device)
-            columns = torch.arange(width, dtype=torch.float32, device=frame.device)
-            y, x = torch.meshgrid(rows, columns, indexing="ij")
-            position = torch.stack([x.reshape(-1), y.reshape(-1)], 1)
-            colour = frame.reshape(-1, 3).float()
-            bilateral_sxy = max(config.bilateral_sxy * self.scale, 1e-3)
-            features = torch.cat([position / bilateral_sxy, colour / config.bilateral_srgb], 1)
-            bilateral = PermutohedralLattice(features)
-            smoothness = _SeparableGaussian(max(config.gaussian_sxy * self.scale, 1e-3), height, width,
-                                            frame.device)
-            ones = torch.ones(1, height * width, device=frame.device)
-            self._kernels = [
-                (_Normalised(bilateral.filter, ones), config.bilateral_compat),
-                (_Normalised(smoothness.filter, ones), config.gaussian_compat),
-            ]
+            self._kernels = self._build() if self._building is None else self._building.result()
         return self._kernels
+
+    def _build(self) -> list[tuple[_Normalised, float]]:
+        config, (height, width) = self.config, self.frame.shape[:2]
+        frame = torch.from_numpy(np.ascontiguousarray(self.frame)).to(self.device)
+        rows = torch.arange(height, dtype=torch.float32, device=frame.device)
+        columns = torch.arange(width, dtype=torch.float32, device=frame.device)
+        y, x = torch.meshgrid(rows, columns, indexing="ij")
+        position = torch.stack([x.reshape(-1), y.reshape(-1)], 1)
+        colour = frame.reshape(-1, 3).float()
+        bilateral_sxy = max(config.bilateral_sxy * self.scale, 1e-3)
+        features = torch.cat([position / bilateral_sxy, colour / config.bilateral_srgb], 1)
+        bilateral = PermutohedralLattice(features)
+        smoothness = _SeparableGaussian(max(config.gaussian_sxy * self.scale, 1e-3), height, width,
+                                        frame.device)
+        ones = torch.ones(1, height * width, device=frame.device)
+        return [
+            (_Normalised(bilateral.filter, ones), config.bilateral_compat),
+            (_Normalised(smoothness.filter, ones), config.gaussian_compat),
+        ]
 
 
 class _Normalised:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -102,6 +103,7 @@ class Pipeline:
         # next frame with flow is taught from that mask carried along the flow (_follow_up)
         self._follow_ups: dict[str, np.ndarray] = {}
         self.adaptation_updates = 0
+        self._crf_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amp_ros-crf")
 
     @classmethod
     def from_checkpoint(
@@ -157,6 +159,10 @@ class Pipeline:
         timings["flow"] = time.perf_counter() - start
 
         tick = time.perf_counter()
+        with_taught = labels and len(self.taught) > 0
+        # the CRF's kernels depend on the frame alone: built in the worker while the network runs
+        crf = FrameCrf(small, self.config.crf_config, small_h / height, self._device,
+                       self._crf_worker if self.config.crf or (with_taught and self.config.taught_crf) else None)
         features = predict(self.network, small, small_flow, self.checkpoint.input)
         moving = source != "none"
         self._recent.append(Shot(features, (height, width), moving))
@@ -167,7 +173,6 @@ class Pipeline:
         logits = class_logits(features, self.base, self.scale, self.config.head_levels)
         rows = [self.base.index(BACKGROUND), self.base.index(OBJECT)]
         two_class = torch.softmax(logits[rows], dim=0).numpy()
-        crf = FrameCrf(features.frame, self.config.crf_config, small_h / height, self._device)
         if self.config.crf:
             two_class = crf.refine(two_class)
         object_small = two_class[1]
@@ -178,7 +183,7 @@ class Pipeline:
         timings["adapt"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        taught = self._taught_labels(features, (height, width), crf) if labels and len(self.taught) else None
+        taught = self._taught_labels(features, (height, width), crf) if with_taught else None
         timings["taught"] = time.perf_counter() - tick
 
         tick = time.perf_counter()

@@ -3,6 +3,7 @@ torch implementation against pydensecrf on the embedded clip's real frames."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -129,3 +130,14 @@ def test_one_frame_crf_refines_several_maps_like_separate_calls() -> None:
     for probabilities in (first, second, first):
         np.testing.assert_array_equal(crf.refine(probabilities),
                                       refine(probabilities, frame, CrfConfig(), 180 / 480))
+
+
+def test_kernels_built_in_a_worker_thread_refine_alike() -> None:
+    """With an executor the kernels are built in its thread (as the pipeline does while the
+    network runs): the refined maps are exactly those of a CRF that builds them itself."""
+    (frame, first), (_, second) = _demo_cases(step=15)[:2]
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        crf = FrameCrf(frame, CrfConfig(), 180 / 480, executor=worker)
+        for probabilities in (first, second):
+            np.testing.assert_array_equal(crf.refine(probabilities),
+                                          refine(probabilities, frame, CrfConfig(), 180 / 480))
