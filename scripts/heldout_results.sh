@@ -51,7 +51,8 @@ side=$(.venv/bin/python -c "from amp_ros.checkpoint import load_checkpoint; from
 # 0.001 by default) and the CRF's iterations (its cost grows with them; 5 by default, the AMP
 # authors' 12 and fewer). Its kernels and the processing size were chosen on both folds with the
 # previous default model (docs/results.md says where).
-SETTINGS=("no-propagation|--set propagation=0" "propagation-0.3|--set propagation=0.3"
+SETTINGS=("no-propagation|--set propagation=0" "propagation-0.15|--set propagation=0.15"
+          "propagation-0.3|--set propagation=0.3"
           "propagation-0.5|--set propagation=0.5"
           "alpha-0.003|--set alpha=0.003" "alpha-0.01|--set alpha=0.01"
           "crf-12-iterations|--set crf_iterations=12" "crf-3-iterations|--set crf_iterations=3")
