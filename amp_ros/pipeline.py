@@ -97,6 +97,7 @@ class Pipeline:
         self._taught = TaughtClasses.empty(initial.channels)  # as taught; reset returns here
         self.taught: TaughtClasses = self._taught  # self-adapted while the video runs
         self._previous_small: np.ndarray | None = None
+        self._previous_object: np.ndarray | None = None  # h×w, the last frame's, after the CRF
         self._last_seen: dict[str, np.ndarray] = {}  # taught class → its h×w mask of the last frame
         self._recent: deque[Shot] = deque(maxlen=RECENT_FRAMES)
         # taught class → its mask (at the processing size) on a frame seen without flow: the
@@ -173,9 +174,11 @@ class Pipeline:
         logits = class_logits(features, self.base, self.scale, self.config.head_levels)
         rows = [self.base.index(BACKGROUND), self.base.index(OBJECT)]
         two_class = torch.softmax(logits[rows], dim=0).numpy()
+        two_class = self._with_previous(two_class, small_flow, moving)
         if self.config.crf:
             two_class = crf.refine(two_class)
         object_small = two_class[1]
+        self._previous_object = object_small
         timings["crf"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
@@ -288,6 +291,7 @@ class Pipeline:
         self.taught = self._taught
         self._last_seen.clear()
         self._previous_small = None
+        self._previous_object = None
         self._recent.clear()
         self._follow_ups.clear()
         self.adaptation_updates = 0
@@ -354,6 +358,15 @@ class Pipeline:
             return False
         small = shrink_frame(last, self.checkpoint.input.max_side)
         return small.shape == self._previous_small.shape and np.array_equal(small, self._previous_small)
+
+    def _with_previous(self, two_class: np.ndarray, flow: np.ndarray, moving: bool) -> np.ndarray:
+        """2×h×w background/object probabilities mixed with the previous frame's (as refined),
+        carried along the flow, by ``propagation``; as they are without a previous frame or flow."""
+        beta, previous = self.config.propagation, self._previous_object
+        if beta == 0 or not moving or previous is None or previous.shape != two_class.shape[1:]:
+            return two_class
+        carried = carry_probability(previous, flow)
+        return (1 - beta) * two_class + beta * np.stack([1 - carried, carried])
 
     def _pseudo_labels(self, probability: np.ndarray) -> np.ndarray | None:
         """Self-adaptation targets from an h×w probability, or None when they have no confident
@@ -523,3 +536,12 @@ def carry_mask(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
     carried[ty, tx] = 1
     kernel = np.ones((3, 3), np.uint8)
     return cv2.morphologyEx(carried, cv2.MORPH_CLOSE, kernel).astype(bool)
+
+
+def carry_probability(probability: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """An h×w probability map moved along h×w×2 flow (previous → current frame): each pixel
+    reads the previous map where the flow at its place points back to."""
+    height, width = probability.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    return cv2.remap(probability.astype(np.float32), xs - flow[..., 0], ys - flow[..., 1],
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

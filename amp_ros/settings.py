@@ -49,6 +49,12 @@ class PipelineConfig:
         )
     )
     pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig, metadata=group())
+    propagation: float = field(
+        default=0.2, metadata=setting(
+            "weight of the previous frame's object probability, carried along the flow, in this "
+            "frame's (0 = off)", (0.0, 1.0),
+        )
+    )
     crf: bool = field(default=True, metadata=setting("refine with a dense CRF"))
     crf_config: CrfConfig = field(default_factory=CrfConfig, metadata=group("crf_"))
     dis_preset: str = field(

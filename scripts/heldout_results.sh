@@ -46,11 +46,15 @@ ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-ad
 # Run-time settings, cross-validated on both folds (the same rows for each fold). The fold-1
 # model runs at the default model's processing size, like the default model.
 side=$(.venv/bin/python -c "from amp_ros.checkpoint import load_checkpoint; from amp_ros.models import resolve_checkpoint; print(load_checkpoint(resolve_checkpoint('$first')).input.max_side)")
-# "LABEL|amp-eval options" entries: faster self-adaptation (α, 0.001 by default) and the CRF's
-# iterations (its cost grows with them; 5 by default, the AMP authors' 12 and fewer). Its kernels
-# and the processing size were chosen on both folds with the previous default model
-# (docs/results.md says where).
-SETTINGS=("alpha-0.003|--set alpha=0.003" "alpha-0.01|--set alpha=0.01"
+# "LABEL|amp-eval options" entries: the previous frame's mask carried along the flow (0.2 by
+# default, chosen on fold A and confirmed on fold 1; off, and heavier), faster self-adaptation (α,
+# 0.001 by default) and the CRF's iterations (its cost grows with them; 5 by default, the AMP
+# authors' 12 and fewer). Its kernels and the processing size were chosen on both folds with the
+# previous default model (docs/results.md says where).
+SETTINGS=("no-propagation|--set propagation=0" "propagation-0.15|--set propagation=0.15"
+          "propagation-0.3|--set propagation=0.3"
+          "propagation-0.5|--set propagation=0.5"
+          "alpha-0.003|--set alpha=0.003" "alpha-0.01|--set alpha=0.01"
           "crf-12-iterations|--set crf_iterations=12" "crf-3-iterations|--set crf_iterations=3")
 settings_rows() {  # settings_rows PREFIX → compare specs on stdout
   echo "default ($side px, α 0.001, CRF as shipped)=$OUT/$1"
@@ -77,13 +81,13 @@ run "$first-teach-1shot-taught-alpha-0" "$SEQUENCES" --checkpoint "$first" --tea
     --set taught_alpha=0
 teach_runs=("$first, 1 shot=$OUT/$first-teach-1shot"
             "$first, 1 shot, taught_alpha 0=$OUT/$first-teach-1shot-taught-alpha-0")
-[ -z "${EPISODIC:-}" ] || teach_runs+=("efficientnet-lite0, 1 shot=$OUT/efficientnet-lite0-teach-1shot")
+run efficientnet-lite0-teach-1shot "$SEQUENCES" --checkpoint efficientnet-lite0 --teach-first-frame
+teach_runs+=("efficientnet-lite0, 1 shot=$OUT/efficientnet-lite0-teach-1shot")
 # The episodic fine-tune of the efficientnet-lite0 model (amp-train --init … --episodes 4), if given.
 episodic_runs=()
 if [ -n "${EPISODIC:-}" ]; then
   run episodic "$SEQUENCES" --checkpoint "$EPISODIC"
   run episodic-teach-1shot "$SEQUENCES" --checkpoint "$EPISODIC" --teach-first-frame
-  run efficientnet-lite0-teach-1shot "$SEQUENCES" --checkpoint efficientnet-lite0 --teach-first-frame
   episodic_runs=("efficientnet-lite0, unsupervised=$OUT/efficientnet-lite0"
                  "efficientnet-lite0, 1 shot=$OUT/efficientnet-lite0-teach-1shot"
                  "episodic fine-tune, unsupervised=$OUT/episodic"
@@ -126,16 +130,20 @@ if [ -n "$FOLD1" ]; then
 else
   echo "(not run: set FOLD1 to the fold-1 checkpoint folder)" | tee "$OUT/tables/settings_fold_1.md" > "$OUT/tables/folds.md"
 fi
+# Sections whose checkpoints are not given keep the tables of an earlier run where OUT has them
+# (kept_or TABLE MESSAGE), like the cached evaluations above.
+kept_or() { [ -f "$OUT/tables/$1.md" ] || echo "$2" > "$OUT/tables/$1.md"; }
 if [ ${#recipe_a[@]} -gt 0 ]; then
   "${EVAL[@]}" compare "${recipe_a[@]}" --out "$OUT/tables/recipes_fold_a.md"
   "${EVAL[@]}" compare "${recipe_1[@]}" --out "$OUT/tables/recipes_fold_1.md"
 else
-  echo "(not run: set RECIPES)" | tee "$OUT/tables/recipes_fold_a.md" > "$OUT/tables/recipes_fold_1.md"
+  kept_or recipes_fold_a "(not run: set RECIPES)"
+  kept_or recipes_fold_1 "(not run: set RECIPES)"
 fi
 if [ ${#episodic_runs[@]} -gt 0 ]; then
   "${EVAL[@]}" compare "${episodic_runs[@]}" --out "$OUT/tables/episodic.md"
 else
-  echo "(not run: set EPISODIC to the fine-tuned checkpoint folder)" > "$OUT/tables/episodic.md"
+  kept_or episodic "(not run: set EPISODIC to the fine-tuned checkpoint folder)"
 fi
 
 # docs/results.md = docs/results.template.md with each {{name}} replaced by OUT/tables/name.md
@@ -160,7 +168,10 @@ def table(match):
                         f"imprinted heads {d['val_j']['imprinted_heads']:.3f} | | | | |")
         head = ("| checkpoint | level | cos(object proxy, object head) | cos(bg proxy, bg head) | "
                 "cos(object head, bg head) | cos(object proxy, bg proxy) |\n|---|---|---:|---:|---:|---:|\n")
-        return head + "\n".join(rows) + f"\n\nSources: {', '.join(f'`{p}`' for p in imprint)}" if rows else "(not run)"
+        kept = tables / "imprint_check.md"  # kept for a later run without IMPRINT, like the others
+        if rows:
+            kept.write_text(head + "\n".join(rows) + f"\n\nSources: {', '.join(f'`{p}`' for p in imprint)}\n")
+        return kept.read_text().strip() if kept.is_file() else "(not run)"
     return (tables / f"{name}.md").read_text().strip()
 atomic_write("docs/results.md", re.sub(r"\{\{(\w+)\}\}", table, text))
 print("wrote docs/results.md")

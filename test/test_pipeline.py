@@ -12,9 +12,10 @@ import torch
 from amp_ros.checkpoint import Checkpoint, InputConfig
 from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
 from amp_ros.network import build_heads, two_stream_network
-from amp_ros.pipeline import Pipeline, TeachResult, carry_mask
+from amp_ros.pipeline import Pipeline, TeachResult, carry_mask, carry_probability
 from amp_ros.proxy_set import ProxySet
 from amp_ros.pseudo_labels import PseudoLabelConfig
+from amp_ros.settings import PipelineConfig
 from amp_ros.taught_classes import TaughtClasses
 
 Frames = Callable[..., np.ndarray]
@@ -465,3 +466,35 @@ def test_carry_mask_follows_the_flow() -> None:
     assert np.array_equal(carry_mask(mask, flow), expected)
     flow[..., 0] = 20.0
     assert carry_mask(mask, flow)[:, 11].sum() == 3 and carry_mask(mask, flow)[:, :11].sum() == 0
+
+
+def test_carry_probability_follows_the_flow() -> None:
+    """A uniform flow of (+2, +1) px moves the map by exactly that; where the flow points back
+    outside the frame, the nearest border value is read."""
+    probability = np.arange(10 * 12, dtype=np.float32).reshape(10, 12) / 120
+    flow = np.zeros((10, 12, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 2.0, 1.0
+    carried = carry_probability(probability, flow)
+    np.testing.assert_array_equal(carried[1:, 2:], probability[:-1, :-2])
+    np.testing.assert_array_equal(carried[0, 2:], probability[0, :-2])
+    np.testing.assert_array_equal(carried[1:, 0], probability[:-1, 0])
+
+
+def test_propagation_mixes_in_the_previous_frame_carried_along_the_flow(
+    tiny_checkpoint: Path, make_frame: Frames
+) -> None:
+    """With propagation β (no CRF, no adaptation, zero flow), a frame's object probability is
+    (1 - β) of its own plus β of the previous frame's; the first frame and the first after a
+    reset have no previous one."""
+    frames = [make_frame(48, 64, seed=s) for s in range(2)]
+    still = np.zeros((48, 64, 2), np.float32)
+    plain = Pipeline.from_checkpoint(tiny_checkpoint,
+                                     config=PipelineConfig(crf=False, adapt=False, propagation=0.0))
+    own = [plain.step(frame, still).probability for frame in frames]
+    mixed = Pipeline.from_checkpoint(tiny_checkpoint,
+                                     config=PipelineConfig(crf=False, adapt=False, propagation=0.3))
+    np.testing.assert_array_equal(mixed.step(frames[0], still).probability, own[0])
+    np.testing.assert_allclose(mixed.step(frames[1], still).probability, 0.7 * own[1] + 0.3 * own[0],
+                               atol=1e-6)
+    mixed.reset()
+    np.testing.assert_array_equal(mixed.step(frames[1], still).probability, own[1])
