@@ -2,8 +2,9 @@
 
 A stateless network and the per-video state it reads, as in Cutie: the base proxies (trained
 background/object, self-adapted every frame), the taught classes (each an object proxy against
-its own background, also self-adapted), the previous frame for flow and the last few frames'
-features for teaching. ``step(frame, flow=None)`` segments one frame; ``teach``, ``forget`` and
+its own background, also self-adapted), the previous frame for flow, the previous frame's object
+probability (carried along the flow into the next frame's, ``propagation``) and the last few
+frames' features for teaching. ``step(frame, flow=None)`` segments one frame; ``teach``, ``forget`` and
 ``reset`` change the classes.
 """
 
@@ -26,6 +27,7 @@ from amp_ros.crf import FrameCrf
 from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
 from amp_ros.flow import check_flow, compute_dis_flow, resize_flow
 from amp_ros.inference import FrameFeatures, check_frame, class_logits, predict, shrink_frame, upsample
+from amp_ros.propagation import carry_mask, carry_probability
 from amp_ros.proxies import nmap
 from amp_ros.proxy_set import ProxySet
 from amp_ros.pseudo_labels import pseudo_labels
@@ -162,8 +164,9 @@ class Pipeline:
         tick = time.perf_counter()
         with_taught = labels and len(self.taught) > 0
         # the CRF's kernels depend on the frame alone: built in the worker while the network runs
+        needs_crf = self.config.crf or (with_taught and self.config.taught_crf)
         crf = FrameCrf(small, self.config.crf_config, small_h / height, self._device,
-                       self._crf_worker if self.config.crf or (with_taught and self.config.taught_crf) else None)
+                       self._crf_worker if needs_crf else None)
         features = predict(self.network, small, small_flow, self.checkpoint.input)
         moving = source != "none"
         self._recent.append(Shot(features, (height, width), moving))
@@ -523,25 +526,3 @@ def _shot_proxies(shots: list[FrameFeatures], masks: torch.Tensor) -> list[torch
             raise InputError("the frames of a k-shot teach must all have the same size")
         proxies.append(nmap(torch.stack(maps), masks))
     return proxies
-
-
-def carry_mask(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """An h×w boolean mask moved along h×w×2 flow (previous → current frame, previous grid):
-    each pixel forward to its rounded target, holes of one pixel closed."""
-    height, width = mask.shape
-    ys, xs = np.nonzero(mask)
-    tx = np.clip(np.rint(xs + flow[ys, xs, 0]), 0, width - 1).astype(np.intp)
-    ty = np.clip(np.rint(ys + flow[ys, xs, 1]), 0, height - 1).astype(np.intp)
-    carried = np.zeros((height, width), np.uint8)
-    carried[ty, tx] = 1
-    kernel = np.ones((3, 3), np.uint8)
-    return cv2.morphologyEx(carried, cv2.MORPH_CLOSE, kernel).astype(bool)
-
-
-def carry_probability(probability: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """An h×w probability map moved along h×w×2 flow (previous → current frame): each pixel
-    reads the previous map where the flow at its place points back to."""
-    height, width = probability.shape
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    return cv2.remap(probability.astype(np.float32), xs - flow[..., 0], ys - flow[..., 1],
-                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

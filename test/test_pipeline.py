@@ -12,7 +12,7 @@ import torch
 from amp_ros.checkpoint import Checkpoint, InputConfig
 from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
 from amp_ros.network import build_heads, two_stream_network
-from amp_ros.pipeline import Pipeline, TeachResult, carry_mask, carry_probability
+from amp_ros.pipeline import Pipeline, TeachResult
 from amp_ros.proxy_set import ProxySet
 from amp_ros.pseudo_labels import PseudoLabelConfig
 from amp_ros.settings import PipelineConfig
@@ -452,32 +452,6 @@ def test_a_frame_given_with_its_flow_is_taught_as_the_network_saw_it(
     assert not _same_taught(small["last taught"], still.taught_state())
     with pytest.raises(InputError, match=r"1 frame\(s\) but 2 flow\(s\)"):
         still.teach("lid", _box_mask(48, 64), second, [small["last"].small_flow] * 2)
-
-
-def test_carry_mask_follows_the_flow() -> None:
-    """A uniform flow of (+2, +1) px moves the mask by exactly that; pixels leaving the frame
-    stop at its border."""
-    mask = np.zeros((10, 12), bool)
-    mask[2:5, 3:7] = True
-    flow = np.zeros((10, 12, 2), np.float32)
-    flow[..., 0], flow[..., 1] = 2.0, 1.0
-    expected = np.zeros((10, 12), bool)
-    expected[3:6, 5:9] = True
-    assert np.array_equal(carry_mask(mask, flow), expected)
-    flow[..., 0] = 20.0
-    assert carry_mask(mask, flow)[:, 11].sum() == 3 and carry_mask(mask, flow)[:, :11].sum() == 0
-
-
-def test_carry_probability_follows_the_flow() -> None:
-    """A uniform flow of (+2, +1) px moves the map by exactly that; where the flow points back
-    outside the frame, the nearest border value is read."""
-    probability = np.arange(10 * 12, dtype=np.float32).reshape(10, 12) / 120
-    flow = np.zeros((10, 12, 2), np.float32)
-    flow[..., 0], flow[..., 1] = 2.0, 1.0
-    carried = carry_probability(probability, flow)
-    np.testing.assert_array_equal(carried[1:, 2:], probability[:-1, :-2])
-    np.testing.assert_array_equal(carried[0, 2:], probability[0, :-2])
-    np.testing.assert_array_equal(carried[1:, 0], probability[:-1, 0])
 
 
 def test_propagation_mixes_in_the_previous_frame_carried_along_the_flow(
