@@ -10,6 +10,7 @@ frames' features for teaching. ``step(frame, flow=None)`` segments one frame; ``
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -107,6 +108,8 @@ class Pipeline:
         self._follow_ups: dict[str, np.ndarray] = {}
         self.adaptation_updates = 0
         self._crf_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amp_ros-crf")
+        affinity = getattr(os, "sched_getaffinity", None)  # the usable cores (Linux)
+        self._cores = len(affinity(0)) if affinity else os.cpu_count() or 1
 
     @classmethod
     def from_checkpoint(
@@ -165,8 +168,9 @@ class Pipeline:
         with_taught = labels and len(self.taught) > 0
         # the CRF's kernels depend on the frame alone: built in the worker while the network runs
         needs_crf = self.config.crf or (with_taught and self.config.taught_crf)
+        spare = spare_core(self._device, torch.get_num_threads(), self._cores)
         crf = FrameCrf(small, self.config.crf_config, small_h / height, self._device,
-                       self._crf_worker if needs_crf else None)
+                       self._crf_worker if needs_crf and spare else None)
         features = predict(self.network, small, small_flow, self.checkpoint.input)
         moving = source != "none"
         self._recent.append(Shot(features, (height, width), moving))
@@ -515,6 +519,13 @@ def _cell_proxies(
         except InputError:
             continue
     return proxies
+
+
+def spare_core(device: str, threads: int, cores: int) -> bool:
+    """Whether the CRF's worker thread gets a CPU core of its own: on the CPU, when torch's
+    ``threads`` leave one of the ``cores`` free (as the node's default does). On 2 cores with
+    both computing the network, the worker slows the network by more than it saves."""
+    return device == "cpu" and threads < cores
 
 
 def _shot_proxies(shots: list[FrameFeatures], masks: torch.Tensor) -> list[torch.Tensor]:

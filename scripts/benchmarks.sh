@@ -44,7 +44,8 @@ done
 common=(--device cpu --size 854x480 --frames "$FRAMES" --warmup "$WARMUP")
 run "cpu-854x480-pydensecrf" "${common[@]}" --config crf_backend=pydensecrf
 run "cpu-854x480-crf-12" "${common[@]}" --config crf_iterations=12
-# one torch thread, as the node runs by default on 2 cores (the CRF's lattice worker takes the other)
+# one torch thread, as the node runs by default on 2 cores: the CRF's lattice is then built in a
+# worker thread on the other core while the network runs (with every core computing, it is not)
 run "cpu-854x480-threads-1" "${common[@]}" --threads 1
 for size in 854x480 1920x1080; do
   run "ros-$size" --device cpu --via ros --size "$size" --rate "$RATE" --frames "$ROS_FRAMES" --warmup "$WARMUP"

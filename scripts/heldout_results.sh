@@ -57,7 +57,7 @@ SETTINGS=("no-propagation|--set propagation=0" "propagation-0.15|--set propagati
           "alpha-0.003|--set alpha=0.003" "alpha-0.01|--set alpha=0.01"
           "crf-12-iterations|--set crf_iterations=12" "crf-3-iterations|--set crf_iterations=3")
 settings_rows() {  # settings_rows PREFIX → compare specs on stdout
-  echo "default ($side px, α 0.001, CRF as shipped)=$OUT/$1"
+  echo "default ($side px, propagation 0.2, α 0.001, CRF as shipped)=$OUT/$1"
   echo "α=0=$OUT/$1-no-adapt"
   for entry in "${SETTINGS[@]}"; do echo "${entry%%|*}=$OUT/$1-${entry%%|*}"; done
 }

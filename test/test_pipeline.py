@@ -12,7 +12,7 @@ import torch
 from amp_ros.checkpoint import Checkpoint, InputConfig
 from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
 from amp_ros.network import build_heads, two_stream_network
-from amp_ros.pipeline import Pipeline, TeachResult
+from amp_ros.pipeline import Pipeline, TeachResult, spare_core
 from amp_ros.proxy_set import ProxySet
 from amp_ros.pseudo_labels import PseudoLabelConfig
 from amp_ros.settings import PipelineConfig
@@ -472,3 +472,12 @@ def test_propagation_mixes_in_the_previous_frame_carried_along_the_flow(
                                atol=1e-6)
     mixed.reset()
     np.testing.assert_array_equal(mixed.step(frames[1], still).probability, own[1])
+
+
+def test_the_crf_worker_runs_only_on_a_core_of_its_own() -> None:
+    """The CRF's lattice is built in a worker thread only on the CPU and when torch's threads
+    leave a core free (the node's default, one fewer than the cores)."""
+    assert spare_core("cpu", 1, 2)
+    assert not spare_core("cpu", 2, 2)
+    assert not spare_core("cpu", 4, 2)
+    assert not spare_core("cuda", 1, 16)
