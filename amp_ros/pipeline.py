@@ -167,6 +167,7 @@ class Pipeline:
         tick = time.perf_counter()
         with_taught = labels and len(self.taught) > 0
         # the CRF's kernels depend on the frame alone: built in the worker while the network runs
+        # (where torch leaves the worker a core: spare_core)
         needs_crf = self.config.crf or (with_taught and self.config.taught_crf)
         spare = spare_core(self._device, torch.get_num_threads(), self._cores)
         crf = FrameCrf(small, self.config.crf_config, small_h / height, self._device,

@@ -47,7 +47,7 @@ ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-ad
 # model runs at the default model's processing size, like the default model.
 side=$(.venv/bin/python -c "from amp_ros.checkpoint import load_checkpoint; from amp_ros.models import resolve_checkpoint; print(load_checkpoint(resolve_checkpoint('$first')).input.max_side)")
 # "LABEL|amp-eval options" entries: the previous frame's mask carried along the flow (0.2 by
-# default, chosen on fold A and confirmed on fold 1; off, and heavier), faster self-adaptation (α,
+# default, chosen on fold A and confirmed on fold 1; off, lighter, heavier), faster self-adaptation (α,
 # 0.001 by default) and the CRF's iterations (its cost grows with them; 5 by default, the AMP
 # authors' 12 and fewer). Its kernels and the processing size were chosen on both folds with the
 # previous default model (docs/results.md says where).
