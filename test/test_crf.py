@@ -3,9 +3,11 @@ torch implementation against pydensecrf on the embedded clip's real frames."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -136,8 +138,16 @@ def test_kernels_built_in_a_worker_thread_refine_alike() -> None:
     """With an executor the kernels are built in its thread (as the pipeline does while the
     network runs): the refined maps are exactly those of a CRF that builds them itself."""
     (frame, first), (_, second) = _demo_cases(step=15)[:2]
+    threads = []
+
+    def build_here(build):  # the executor's thread records itself, then builds
+        threads.append(threading.current_thread())
+        return build()
+
     with ThreadPoolExecutor(max_workers=1) as worker:
-        crf = FrameCrf(frame, CrfConfig(), 180 / 480, executor=worker)
+        recording = SimpleNamespace(submit=lambda build: worker.submit(build_here, build))
+        crf = FrameCrf(frame, CrfConfig(), 180 / 480, executor=recording)
         for probabilities in (first, second):
             np.testing.assert_array_equal(crf.refine(probabilities),
                                           refine(probabilities, frame, CrfConfig(), 180 / 480))
+    assert len(threads) == 1 and threads[0] is not threading.current_thread()  # built once, there
