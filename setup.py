@@ -13,7 +13,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["models/DEFAULT", "models/*/*.json", "models/*/*.safetensors"]},
+    package_data={PACKAGE: ["models/DEFAULT", "models/*/*.json", "models/*/*.safetensors",
+                            "models/*/*.onnx"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

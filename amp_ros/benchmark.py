@@ -150,16 +150,28 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def machine(device: str) -> dict[str, Any]:
     """The machine a run measured: CPU, cores, torch and its threads, GPU, load average."""
     import torch
 
+    from amp_ros.pipeline import usable_cores
+
     info: dict[str, Any] = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cores_usable": usable_cores(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "onnxruntime": _version("onnxruntime"),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "python": platform.python_version(),
         "cuda_available": torch.cuda.is_available(),
@@ -259,6 +271,7 @@ def run_offline(settings: BenchSettings) -> dict[str, Any]:
     pipeline = Pipeline.from_checkpoint(resolve_checkpoint(settings.checkpoint), device=settings.device,
                                         config=pipeline_config(settings.overrides))
     result["load_s"] = time.perf_counter() - tick
+    result["runtime"] = pipeline.runtime  # what ran the network's heavy parts (onnx setting)
     log.rss["loaded"] = rss_mb()
     teach_mask = clip_first_mask(settings.clip, settings.size) if settings.teach else None
     measured_start = None
@@ -331,6 +344,8 @@ def machine_line(info: Mapping[str, Any]) -> str:
     """One line naming the machine of a result (CPU, cores, torch threads, GPU, load)."""
     parts = [f"{info['cpu']}, {info['cores']} cores", f"torch {info['torch']} with "
              f"{info['torch_threads']} thread{'s' if info['torch_threads'] != 1 else ''}"]
+    if info.get("onnxruntime"):
+        parts.append(f"onnxruntime {info['onnxruntime']}")
     if info.get("gpu"):
         parts.append(f"GPU {info['gpu']}")
     if info.get("load_average"):

@@ -4,7 +4,9 @@ A checkpoint holds the network and its trained heads (the heads' tensors under t
 prefix). Loading never unpickles: tensors come from safetensors, everything else from JSON. The
 config's sha256 of the weights file is checked, and the tensors must match the architecture the
 config describes exactly (names and shapes), otherwise the checkpoint is rejected with the
-difference.
+difference. A shipped checkpoint may also hold parts of its network as ONNX graphs (``onnx`` in
+the config: each part's file and sha256, and the sha256 of the weights they were exported from;
+:mod:`amp_ros.onnx_parts`), checked the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from amp_ros.errors import CheckpointError
 from amp_ros.flow import MOTION_INPUTS
 from amp_ros.heads import ProxyHeads
 from amp_ros.network import NetworkConfig, TwoStreamNetwork, build_heads
+from amp_ros.onnx_parts import onnx_parts
 from amp_ros.proxy_set import ProxySet
 
 FORMAT = "amp_ros.checkpoint/1"
@@ -57,6 +60,7 @@ class Checkpoint:
     input: InputConfig
     training: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    onnx_parts: dict[str, Path] = field(default_factory=dict)  # part name → its ONNX graph
 
     @property
     def proxies(self) -> ProxySet:
@@ -69,7 +73,8 @@ class Checkpoint:
         return self.heads.scale
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -99,7 +104,7 @@ def save_checkpoint(
         "input": {"mean": list(input_config.mean), "std": list(input_config.std),
                   "max_side": input_config.max_side, "motion": input_config.motion},
         "training": training or {},
-        "sha256": _sha256(weights),
+        "sha256": file_sha256(weights),
     }
     atomic_write(directory / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     return directory
@@ -123,7 +128,7 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
     expected_hash = config.get("sha256")
     if not isinstance(expected_hash, str) or not expected_hash:
         raise CheckpointError(f"{config_path} has no sha256 of {WEIGHTS_FILE}; cannot verify it")
-    if _sha256(weights_path) != expected_hash:
+    if file_sha256(weights_path) != expected_hash:
         raise CheckpointError(f"{weights_path} does not match the sha256 in {config_path}")
     try:
         network = NetworkConfig.from_dict(config["network"])
@@ -158,10 +163,36 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
     )
     model.to(device).eval()
     heads.to(device).eval()
+    onnx = _onnx_parts(config, directory, model) if "onnx" in config else {}
     return Checkpoint(network=model, heads=heads, input=input_config,
-                      training=config.get("training", {}), path=directory)
+                      training=config.get("training", {}), path=directory, onnx_parts=onnx)
 
 
+def _onnx_parts(config: dict, directory: Path, model: TwoStreamNetwork) -> dict[str, Path]:
+    """The verified paths of the checkpoint's ONNX parts (see the module docstring)."""
+    record, where = config["onnx"], f"{directory / CONFIG_FILE}: onnx"
+    parts = record.get("parts") if isinstance(record, dict) else None
+    if not isinstance(parts, dict) or not isinstance(record.get("weights_sha256"), str):
+        raise CheckpointError(f"{where} needs weights_sha256 and parts")
+    if record["weights_sha256"] != config["sha256"]:
+        raise CheckpointError(f"{where}: the ONNX parts were exported from other weights than "
+                              f"{WEIGHTS_FILE}; ship the checkpoint again (amp-ship) to re-export them")
+    known = onnx_parts(model)
+    paths = {}
+    for name, part in parts.items():
+        if name not in known:
+            raise CheckpointError(f"{where}: a {model.config.appearance!r} network has no part {name!r}")
+        if not isinstance(part, dict) or not all(isinstance(part.get(k), str) for k in ("file", "sha256")):
+            raise CheckpointError(f"{where}.{name} needs the strings file and sha256")
+        path = directory / part["file"]
+        if path.parent != directory:
+            raise CheckpointError(f"{where}.{name}: the file must lie in the checkpoint folder")
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint file missing: {path}")
+        if file_sha256(path) != part["sha256"]:
+            raise CheckpointError(f"{path} does not match the sha256 in {directory / CONFIG_FILE}")
+        paths[name] = path
+    return paths
 def _check_tensors(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], path: Path) -> None:
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))

@@ -28,6 +28,7 @@ from amp_ros.crf import FrameCrf
 from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
 from amp_ros.flow import check_flow, compute_dis_flow, resize_flow
 from amp_ros.inference import FrameFeatures, check_frame, class_logits, predict, shrink_frame, upsample
+from amp_ros.onnx_parts import with_onnx_parts
 from amp_ros.propagation import carry_mask, carry_probability
 from amp_ros.proxies import nmap
 from amp_ros.proxy_set import ProxySet
@@ -87,8 +88,13 @@ class Pipeline:
     def __init__(self, checkpoint: Checkpoint, config: PipelineConfig | None = None):
         self.checkpoint = checkpoint
         # channels-last: the convolutions' faster layout on CPUs (oneDNN) and GPUs alike
-        self.network = checkpoint.network.eval().to(memory_format=torch.channels_last)
-        self._device = str(next(self.network.parameters()).device)  # where the torch CRF runs
+        self._torch_network = checkpoint.network.eval().to(memory_format=torch.channels_last)
+        self._device = str(next(self._torch_network.parameters()).device)  # where the torch CRF runs
+        # on the CPU, the parts the checkpoint ships as ONNX graphs run on onnxruntime
+        self._onnx_network = (
+            with_onnx_parts(self._torch_network, checkpoint.onnx_parts)
+            if checkpoint.onnx_parts and self._device == "cpu" else None
+        )
         # Features come back to the CPU (inference.predict), so the proxies live there too.
         self.scale = checkpoint.scale.cpu()
         self.config = config or PipelineConfig()
@@ -108,8 +114,7 @@ class Pipeline:
         self._follow_ups: dict[str, np.ndarray] = {}
         self.adaptation_updates = 0
         self._crf_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amp_ros-crf")
-        affinity = getattr(os, "sched_getaffinity", None)  # the usable cores (Linux)
-        self._cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+        self._cores = usable_cores()
 
     @classmethod
     def from_checkpoint(
@@ -117,6 +122,19 @@ class Pipeline:
     ) -> Pipeline:
         """Load a checkpoint folder and wrap it in a pipeline."""
         return cls(load_checkpoint(path, device=device), config)
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The network this frame runs: with the checkpoint's ONNX parts where it has them and
+        ``onnx`` is on, the checkpoint's torch network otherwise."""
+        if self._onnx_network is not None and self.config.onnx:
+            return self._onnx_network
+        return self._torch_network
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network's heavy parts now: "onnxruntime" or "torch"."""
+        return "onnxruntime" if self.network is self._onnx_network else "torch"
 
     @property
     def base_classes(self) -> tuple[str, ...]:
@@ -520,6 +538,12 @@ def _cell_proxies(
         except InputError:
             continue
     return proxies
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity on Linux, else every core)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def spare_core(device: str, threads: int, cores: int) -> bool:

@@ -8,7 +8,8 @@
 #
 # Resumable: a case whose OUT/<case>.json exists is skipped (delete it to measure again). Cases:
 # offline on the CPU at 854×480 and 1920×1080 (default, no CRF, one taught class; at 854×480 also
-# the pydensecrf CRF and the AMP authors' 12 CRF iterations); through the
+# the pydensecrf CRF, the AMP authors' 12 CRF iterations, one torch thread, and the network all
+# in torch, without onnxruntime); through the
 # node at 30 Hz at both sizes; the soak (SOAK_FRAMES through the node at 30 Hz, 854×480); and,
 # when torch sees a GPU, the same offline and node cases with --device cuda. Threads: torch's
 # default (every core) unless OMP_NUM_THREADS is set; the node inherits it.
@@ -47,12 +48,17 @@ run "cpu-854x480-crf-12" "${common[@]}" --config crf_iterations=12
 # one torch thread, as the node runs by default on 2 cores: the CRF's lattice is then built in a
 # worker thread on the other core while the network runs (with every core computing, it is not)
 run "cpu-854x480-threads-1" "${common[@]}" --threads 1
+# the network all in torch: without the ONNX parts on onnxruntime (the onnx setting)
+run "cpu-854x480-torch-network" "${common[@]}" --config onnx=false
+run "cpu-854x480-threads-1-torch-network" "${common[@]}" --threads 1 --config onnx=false
 for size in 854x480 1920x1080; do
   run "ros-$size" --device cpu --via ros --size "$size" --rate "$RATE" --frames "$ROS_FRAMES" --warmup "$WARMUP"
 done
 # the node's torch threads: the default (one fewer than the cores) against every core
 run "ros-854x480-threads-2" --device cpu --via ros --size 854x480 --rate "$RATE" --frames "$ROS_FRAMES" \
     --warmup "$WARMUP" --threads 2
+run "ros-854x480-torch-network" --device cpu --via ros --size 854x480 --rate "$RATE" --frames "$ROS_FRAMES" \
+    --warmup "$WARMUP" --config onnx=false
 # through the node at 1080p, the torch CRF against pydensecrf (docs/benchmarks.md says why)
 run "ros-1920x1080-pydensecrf" --device cpu --via ros --size 1920x1080 --rate "$RATE" \
     --frames "$ROS_FRAMES" --warmup "$WARMUP" --config crf_backend=pydensecrf

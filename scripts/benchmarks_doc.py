@@ -46,6 +46,8 @@ def configuration(result: Result) -> str:
         words.append("no CRF")
     if settings.pop("adapt", True) is False:
         words.append("no adaptation")
+    if settings.pop("onnx", True) is False:
+        words.append("network all in torch (onnx=false)")
     words += [f"{k}={v}" for k, v in settings.items()]
     if result.get("threads"):
         words.append(f"threads={result['threads']}")

@@ -21,6 +21,7 @@ JOBS=${JOBS:-1}  # evaluations run side by side (each one thread with OMP_NUM_TH
 FOLD1=${FOLD1:-}
 FOLD1_SEQUENCES=${FOLD1_SEQUENCES:-bmx-bumps,drift-turn,horsejump-low,motocross-bumps,rollerblade,tennis}
 export DAVIS OUT
+mkdir -p "$OUT"
 
 queue=() queued=" "
 run() {  # run LABEL SEQUENCES [amp-eval davis options...]: queued unless finished or queued
@@ -55,7 +56,8 @@ SETTINGS=("no-propagation|--set propagation=0" "propagation-0.15|--set propagati
           "propagation-0.3|--set propagation=0.3"
           "propagation-0.5|--set propagation=0.5"
           "alpha-0.003|--set alpha=0.003" "alpha-0.01|--set alpha=0.01"
-          "crf-12-iterations|--set crf_iterations=12" "crf-3-iterations|--set crf_iterations=3")
+          "crf-12-iterations|--set crf_iterations=12" "crf-3-iterations|--set crf_iterations=3"
+          "network-all-in-torch|--set onnx=false")
 settings_rows() {  # settings_rows PREFIX → compare specs on stdout
   echo "default ($side px, propagation 0.2, α 0.001, CRF as shipped)=$OUT/$1"
   echo "α=0=$OUT/$1-no-adapt"
@@ -127,12 +129,35 @@ if [ -n "$FOLD1" ]; then
   "${EVAL[@]}" compare "fold A ($first)=$OUT/$first" "fold 1=$OUT/fold1" \
       "fold A, 1 shot=$OUT/$first-teach-1shot" "fold 1, 1 shot=$OUT/fold1-teach-1shot" \
       --out "$OUT/tables/folds.md"
-else
-  echo "(not run: set FOLD1 to the fold-1 checkpoint folder)" | tee "$OUT/tables/settings_fold_1.md" > "$OUT/tables/folds.md"
 fi
-# Sections whose checkpoints are not given keep the tables of an earlier run where OUT has them
-# (kept_or TABLE MESSAGE), like the cached evaluations above.
-kept_or() { [ -f "$OUT/tables/$1.md" ] || echo "$2" > "$OUT/tables/$1.md"; }
+# Sections whose checkpoints are not given keep the tables of an earlier run (kept_or TABLE
+# MESSAGE): OUT's where it has them, like the cached evaluations above, else the committed
+# docs/results.md's, cut out between the lines that surround {{TABLE}} in the template; MESSAGE
+# where neither has one.
+kept_or() {
+  [ -f "$OUT/tables/$1.md" ] && return
+  .venv/bin/python - "$1" "$2" "$OUT/tables/$1.md" <<'PY'
+import sys
+from pathlib import Path
+name, message, out = sys.argv[1:]
+before, _, after = Path("docs/results.template.md").read_text().partition("{{%s}}" % name)
+doc = Path("docs/results.md").read_text() if Path("docs/results.md").is_file() else ""
+head = before.rstrip().splitlines()[-1] if before.strip() else ""
+tail = after.lstrip().splitlines()[0] if after.strip() else ""
+start = -1
+if head and "{{" not in head:  # the head line's k-th occurrence, as in the template
+    for _ in range(("\n" + before).count("\n" + head + "\n")):
+        start = doc.find("\n" + head + "\n", start + 1)
+end = doc.find("\n" + tail + "\n", start + 1) if start >= 0 and tail and "{{" not in tail else -1
+table = doc[start + len(head) + 2:end].strip() if end >= 0 else ""
+Path(out).write_text((table or message) + "\n")
+print(f"{name}: {'kept from docs/results.md' if table else message}")
+PY
+}
+if [ -z "$FOLD1" ]; then
+  kept_or settings_fold_1 "(not run: set FOLD1 to the fold-1 checkpoint folder)"
+  kept_or folds "(not run: set FOLD1 to the fold-1 checkpoint folder)"
+fi
 if [ ${#recipe_a[@]} -gt 0 ]; then
   "${EVAL[@]}" compare "${recipe_a[@]}" --out "$OUT/tables/recipes_fold_a.md"
   "${EVAL[@]}" compare "${recipe_1[@]}" --out "$OUT/tables/recipes_fold_1.md"
@@ -145,6 +170,8 @@ if [ ${#episodic_runs[@]} -gt 0 ]; then
 else
   kept_or episodic "(not run: set EPISODIC to the fine-tuned checkpoint folder)"
 fi
+
+[ -n "${IMPRINT:-}" ] || kept_or imprint_check "(not run)"
 
 # docs/results.md = docs/results.template.md with each {{name}} replaced by OUT/tables/name.md
 # (and {{imprint_check}} by the imprint-check JSON files named in IMPRINT, if any).

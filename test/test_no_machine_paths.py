@@ -86,3 +86,12 @@ def test_recorded_paths_are_portable(tmp_path: Path) -> None:
     assert repo_relative(REPO / "out" / "results" / "wrn" / "metrics.json") == "out/results/wrn/metrics.json"
     assert repo_relative("out/x/metrics.json") == "out/x/metrics.json"
     assert repo_relative(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")  # the user's own
+
+
+def test_no_machine_paths_in_the_shipped_onnx_graphs() -> None:
+    """The exporter writes Python stack traces into node metadata; amp-ship strips them."""
+    graphs = sorted((REPO / "amp_ros" / "models").glob("*/*.onnx"))
+    assert graphs  # the default model ships its network parts as ONNX
+    found = {str(p.relative_to(REPO)): paths[:3] for p in graphs
+             if (paths := machine_paths(p.read_bytes().decode("latin-1")))}
+    assert found == {}

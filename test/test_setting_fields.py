@@ -69,7 +69,7 @@ def test_pipeline_settings_keep_their_ros_names_and_round_trip() -> None:
         "adapt", "alpha", "teach_alpha", "taught_alpha", "taught_crf", "taught_background_grid",
         "taught_search_radius",
         "foreground_threshold", "erosion", "background_distance",
-        "propagation", "crf", "crf_iterations", "crf_gaussian_sxy", "crf_gaussian_compat",
+        "propagation", "onnx", "crf", "crf_iterations", "crf_gaussian_sxy", "crf_gaussian_compat",
         "crf_bilateral_sxy", "crf_bilateral_srgb", "crf_bilateral_compat", "crf_backend",
         "mask_threshold",
     ]

@@ -68,7 +68,7 @@ from amp_ros.image_codec import (  # noqa: E402
 from amp_ros.latest_frame import LatestFrameWorker  # noqa: E402
 from amp_ros.models import resolve_checkpoint  # noqa: E402
 from amp_ros.overlay import render_overlay  # noqa: E402
-from amp_ros.pipeline import Pipeline  # noqa: E402
+from amp_ros.pipeline import Pipeline, usable_cores  # noqa: E402
 from amp_ros.ros.messages import image_msg  # noqa: E402
 from amp_ros.ros.node_config import NODE_NAME, PARAMETERS, NodeConfig, state_dir_of, torch_threads  # noqa: E402
 from amp_ros.setting_fields import Setting, build, check  # noqa: E402
@@ -338,9 +338,9 @@ class VosNode(LifecycleNode):
             self._cleanup()
             raise
         self.get_logger().info(
-            f"configured: checkpoint {pipeline.checkpoint.path}, device {self._device()}, "
-            f"state_dir {store.directory}, taught classes {sorted(pipeline.taught_classes)}, "
-            f"warmed up in {warm_up_s:.1f} s"
+            f"configured: checkpoint {pipeline.checkpoint.path}, device {self._device()} "
+            f"(network on {pipeline.runtime}), state_dir {store.directory}, "
+            f"taught classes {sorted(pipeline.taught_classes)}, warmed up in {warm_up_s:.1f} s"
         )
 
     def _activate(self) -> None:
@@ -430,8 +430,7 @@ class VosNode(LifecycleNode):
     def _load_pipeline(self, config: NodeConfig) -> Pipeline:
         import torch
 
-        cores = len(os.sched_getaffinity(0))
-        threads = torch_threads(config.threads, cores, os.environ.get("OMP_NUM_THREADS"))
+        threads = torch_threads(config.threads, usable_cores(), os.environ.get("OMP_NUM_THREADS"))
         if threads is not None:
             torch.set_num_threads(threads)
         path = resolve_checkpoint(config.checkpoint)

@@ -5,7 +5,9 @@
 ``amp_ros/models/<name>/``, adds each metrics.json's global figures and config under
 ``training.scores`` (figures written by the scorer, never typed by hand), and with ``--default``
 makes it the model the node loads; ``--max-side`` sets the processing size it runs at (chosen by
-cross-validation; the training size is kept as ``training.trained_max_side``). Every file is
+cross-validation; the training size is kept as ``training.trained_max_side``). The network's
+motion stream and U²-Net(p) trunk are exported to ONNX beside the weights
+(:mod:`amp_ros.onnx_parts`; exports that match the weights already are kept). Every file is
 written atomically, and paths are recorded relative to the repository (no folder of this machine).
 A fine-tune's config keeps the record of the checkpoint it started from (``init_training``).
 """
@@ -19,8 +21,9 @@ import sys
 from pathlib import Path
 
 from amp_ros.atomic_write import atomic_path, atomic_write
-from amp_ros.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint
+from amp_ros.checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, file_sha256, load_checkpoint
 from amp_ros.models import MODELS
+from amp_ros.onnx_parts import export_parts, onnx_parts, part_file
 from amp_ros.provenance import repo_relative
 
 
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args.dest = args.models / args.name
     if args.max_side is not None and not 32 <= args.max_side <= 4096:
         parser.error(f"--max-side must lie in 32…4096, got {args.max_side}")
-    load_checkpoint(args.checkpoint)  # verify before shipping
+    checkpoint = load_checkpoint(args.checkpoint)  # verify before shipping
     args.dest.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.dest / WEIGHTS_FILE) as tmp:
         shutil.copyfile(args.checkpoint / WEIGHTS_FILE, tmp)
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_side is not None:
         config["training"]["trained_max_side"] = config["input"]["max_side"]
         config["input"]["max_side"] = args.max_side
+    config["onnx"] = _ship_onnx(checkpoint, args.dest, config["sha256"])
     atomic_write(args.dest / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     load_checkpoint(args.dest)
     if args.default:
@@ -65,6 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(f.stat().st_size for f in args.dest.iterdir()) / 1e6
     print(f"shipped {args.checkpoint} → {args.dest} ({size:.1f} MB, {len(scores)} score record(s))")
     return 0
+
+
+def _ship_onnx(checkpoint: Checkpoint, dest: Path, weights_sha256: str) -> dict:
+    """The network's ONNX parts in ``dest``: copied when the checkpoint has verified ones (made
+    from these weights), exported otherwise; returns the config's record of them."""
+    names = sorted(onnx_parts(checkpoint.network))
+    if sorted(checkpoint.onnx_parts) != names:
+        print(f"exporting {', '.join(names)} to ONNX in {dest} (about half a minute)")
+        paths = export_parts(checkpoint.network, dest)
+    else:
+        paths = {}
+        for name, source in checkpoint.onnx_parts.items():
+            paths[name] = dest / part_file(name)
+            if source.resolve() != paths[name].resolve():
+                with atomic_path(paths[name]) as tmp:
+                    shutil.copyfile(source, tmp)
+    return {"weights_sha256": weights_sha256,
+            "parts": {name: {"file": path.name, "sha256": file_sha256(path)} for name, path in paths.items()}}
 
 
 if __name__ == "__main__":
