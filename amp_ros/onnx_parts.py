@@ -24,6 +24,7 @@ from torch import nn
 from amp_ros.atomic_write import atomic_path
 
 MIN_SIDE = 2  # the smallest input side the exported graphs accept; smaller inputs use torch
+INPUT = "input"  # the graphs' one input
 
 
 def onnx_parts(network: nn.Module) -> dict[str, tuple[nn.Module, str]]:
@@ -68,7 +69,7 @@ def export_parts(network: nn.Module, directory: str | Path) -> dict[str, Path]:
         flat = _Flat(module, method).cpu().eval()
         with torch.no_grad(), atomic_path(path) as tmp:
             torch.onnx.export(flat, (torch.zeros(1, 3, 180, 320),), str(tmp), dynamo=True,
-                              input_names=["input"], verbose=False, external_data=False,
+                              input_names=[INPUT], verbose=False, external_data=False,
                               dynamic_shapes={"x": {2: height, 3: width}})
             _strip_metadata(tmp)
         paths[name] = path
@@ -107,27 +108,29 @@ class OnnxPart(nn.Module):
         self.onnx_path = Path(onnx_path)
         self.fallback = fallback
         self.method = method
-        self._sessions: dict[int, object] = {}
+        self._session = None
+        self.threads: int | None = None  # the intra-op threads of the current session
 
-    def session(self, threads: int):
-        """The onnxruntime session for ``threads`` intra-op threads (made on first use)."""
-        if threads not in self._sessions:
+    def _session_for(self, threads: int):
+        """The onnxruntime session, made anew when ``threads`` differs from the current one's."""
+        if self._session is None or threads != self.threads:
             import onnxruntime as ort
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._sessions = {threads: ort.InferenceSession(
-                str(self.onnx_path), options, providers=["CPUExecutionProvider"])}
-        return self._sessions[threads]
+            self._session = ort.InferenceSession(str(self.onnx_path), options,
+                                                 providers=["CPUExecutionProvider"])
+            self.threads = threads
+        return self._session
 
     def _run(self, x: torch.Tensor):
         if min(x.shape[-2:]) < MIN_SIDE:
             return getattr(self.fallback, self.method)(x)
         image = np.ascontiguousarray(x.detach().float().cpu().numpy())
-        session = self.session(torch.get_num_threads())
-        outputs = [torch.from_numpy(o) for o in session.run(None, {session.get_inputs()[0].name: image})]
+        session = self._session_for(torch.get_num_threads())
+        outputs = [torch.from_numpy(o) for o in session.run(None, {INPUT: image})]
         if self.method == "features":  # U²-Net: (features at strides 2, 4, 8, 16), saliency
             return outputs[:-1], outputs[-1]
         return outputs

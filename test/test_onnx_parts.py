@@ -121,7 +121,8 @@ def test_sessions_follow_torchs_thread_count_and_tiny_inputs_use_torch(shipped_t
         for n in (1, 2):
             torch.set_num_threads(n)
             part(torch.zeros(1, 3, 16, 24))
-            assert part.session(n).get_session_options().intra_op_num_threads == n
+            assert part.threads == n
+            assert part._session.get_session_options().intra_op_num_threads == n
     finally:
         torch.set_num_threads(threads)
     tiny = torch.rand(1, 3, 1, 5)
