@@ -26,6 +26,16 @@ def test_ship_copies_verifies_and_records_scores(tiny_checkpoint: Path, tmp_path
     assert score["global"] == figures and score["sequences"] == ["a", "b"]
     assert (dest / "model.safetensors").read_bytes() == (tiny_checkpoint / "model.safetensors").read_bytes()
 
+    # re-shipping the shipped folder without --metrics keeps its scores; new metrics replace them
+    assert main(["--checkpoint", str(dest), "--name", "again", "--models", str(tmp_path)]) == 0
+    assert load_checkpoint(tmp_path / "again").training["scores"] == [score]
+    figures["JF"] = 0.5
+    metrics.write_text(json.dumps({"dataset": "davis", "sequences": {"a": {}}, "global": figures}))
+    assert main(["--checkpoint", str(dest), "--metrics", str(metrics), "--name", "again",
+                 "--models", str(tmp_path)]) == 0
+    (score,) = load_checkpoint(tmp_path / "again").training["scores"]
+    assert score["global"]["JF"] == 0.5 and score["sequences"] == ["a"]
+
 
 def test_ship_sets_the_processing_size(tiny_checkpoint: Path, tmp_path: Path) -> None:
     trained = load_checkpoint(tiny_checkpoint).input.max_side

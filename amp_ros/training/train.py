@@ -53,6 +53,7 @@ from amp_ros.training.appearance import (
     PRETRAINED,
     freeze_appearance_trunk,
     init_pretrained_appearance,
+    keep_batchnorm_statistics,
     portable_appearance_init,
 )
 from amp_ros.training.data import SequenceData, dataset_name, load_sequences
@@ -242,7 +243,9 @@ def train(options: Options, command: str, log: Log = log_line) -> float:
     setup = setup_model(options, device, log)
     model = setup.model
     n_frozen = freeze_appearance_trunk(model.network) if setup.frozen else 0
-    optimizer = make_optimizer(model, options.lr, options.weight_decay)
+    if not setup.frozen and model.config.appearance in PRETRAINED:
+        keep_batchnorm_statistics(model.network)
+    optimizer = make_optimizer(model, options.lr, options.weight_decay, options.appearance_lr_scale)
     if setup.resumed is not None:
         state = setup.resumed
         restore_state(out / LAST, state, optimizer, rng)
