@@ -95,21 +95,28 @@ if [ -n "${EPISODIC:-}" ]; then
                  "episodic fine-tune, unsupervised=$OUT/episodic"
                  "episodic fine-tune, 1 shot=$OUT/episodic-teach-1shot")
 fi
-# Training recipes compared on both folds: RECIPES holds
+# Training recipes compared on both folds: RECIPES (table "recipes") and TRUNK (table "trunk":
+# the salient-object encoder frozen or trained) each hold
 # "LABEL|FOLD_A_CHECKPOINT|FOLD_1_CHECKPOINT[|amp-eval options]" entries separated by ";" (each
 # checkpoint scored on its own fold's six, at its own size unless the options say otherwise).
-recipe_a=() recipe_1=()
-IFS=';' read -ra recipes <<< "${RECIPES:-}"
-for entry in "${recipes[@]}"; do
-  [ -n "$entry" ] || continue
-  IFS='|' read -r label ck_a ck_1 extra <<< "$entry"
-  slug=recipe-$(echo "$label" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-' | sed 's/^-//; s/-$//')
-  # shellcheck disable=SC2086  # the options are words
-  run "$slug-A" "$SEQUENCES" --checkpoint "$ck_a" ${extra:-}
-  # shellcheck disable=SC2086
-  run "$slug-1" "$FOLD1_SEQUENCES" --checkpoint "$ck_1" ${extra:-}
-  recipe_a+=("$label=$OUT/$slug-A") recipe_1+=("$label=$OUT/$slug-1")
-done
+declare -A recipe_rows=()
+queue_recipes() {  # queue_recipes TABLE ENTRIES
+  local table=$1 entry label ck_a ck_1 extra slug entries
+  IFS=';' read -ra entries <<< "$2"
+  for entry in "${entries[@]}"; do
+    [ -n "$entry" ] || continue
+    IFS='|' read -r label ck_a ck_1 extra <<< "$entry"
+    slug=recipe-$(echo "$label" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-' | sed 's/^-//; s/-$//')
+    # shellcheck disable=SC2086  # the options are words
+    run "$slug-A" "$SEQUENCES" --checkpoint "$ck_a" ${extra:-}
+    # shellcheck disable=SC2086
+    run "$slug-1" "$FOLD1_SEQUENCES" --checkpoint "$ck_1" ${extra:-}
+    recipe_rows[${table}_fold_a]+="$label=$OUT/$slug-A"$'\n'
+    recipe_rows[${table}_fold_1]+="$label=$OUT/$slug-1"$'\n'
+  done
+}
+queue_recipes recipes "${RECIPES:-}"
+queue_recipes trunk "${TRUNK:-}"
 # Every queued evaluation, JOBS at a time (one line each: LABEL SEQUENCES OPTIONS...);
 # DRY=1 lists them and stops.
 if [ -n "${DRY:-}" ]; then printf '%s\n' "${queue[@]}"; exit 0; fi
@@ -158,13 +165,15 @@ if [ -z "$FOLD1" ]; then
   kept_or settings_fold_1 "(not run: set FOLD1 to the fold-1 checkpoint folder)"
   kept_or folds "(not run: set FOLD1 to the fold-1 checkpoint folder)"
 fi
-if [ ${#recipe_a[@]} -gt 0 ]; then
-  "${EVAL[@]}" compare "${recipe_a[@]}" --out "$OUT/tables/recipes_fold_a.md"
-  "${EVAL[@]}" compare "${recipe_1[@]}" --out "$OUT/tables/recipes_fold_1.md"
-else
-  kept_or recipes_fold_a "(not run: set RECIPES)"
-  kept_or recipes_fold_1 "(not run: set RECIPES)"
-fi
+for table in recipes_fold_a recipes_fold_1 trunk_fold_a trunk_fold_1; do
+  if [ -n "${recipe_rows[$table]:-}" ]; then
+    mapfile -t rows <<< "${recipe_rows[$table]%$'\n'}"
+    "${EVAL[@]}" compare "${rows[@]}" --out "$OUT/tables/$table.md"
+  else
+    prefix=${table%_fold_*}
+    kept_or "$table" "(not run: set ${prefix^^})"
+  fi
+done
 if [ ${#episodic_runs[@]} -gt 0 ]; then
   "${EVAL[@]}" compare "${episodic_runs[@]}" --out "$OUT/tables/episodic.md"
 else
