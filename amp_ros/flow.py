@@ -17,6 +17,7 @@ _DIS_PRESETS = {
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
+DIS_PRESETS = tuple(_DIS_PRESETS)  # fastest first
 
 _DIS_MIN_SIDE = 16  # DIS's image pyramid fails on smaller frames
 

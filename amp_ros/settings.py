@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from amp_ros.crf import CrfConfig
+from amp_ros.flow import DIS_PRESETS
 from amp_ros.pseudo_labels import PseudoLabelConfig
 from amp_ros.setting_fields import group, not_exposed, setting
 
@@ -64,7 +65,11 @@ class PipelineConfig:
     crf: bool = field(default=True, metadata=setting("refine with a dense CRF"))
     crf_config: CrfConfig = field(default_factory=CrfConfig, metadata=group("crf_"))
     dis_preset: str = field(
-        default="medium", metadata=not_exposed("DIS optical flow preset of the evaluation tools")
+        default="medium", metadata=setting(
+            "OpenCV DIS preset of the flow the pipeline computes itself (flow_source dis or auto): "
+            "medium is what the shipped models were trained with; fast and ultrafast cost less",
+            DIS_PRESETS,
+        )
     )
     mask_threshold: float = field(
         default=0.5, metadata=setting("object probability above this is in ~/mask", (0.0, 1.0))

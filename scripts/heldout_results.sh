@@ -58,16 +58,25 @@ SETTINGS=("no-propagation|--set propagation=0" "propagation-0.15|--set propagati
           "alpha-0.003|--set alpha=0.003" "alpha-0.01|--set alpha=0.01"
           "crf-12-iterations|--set crf_iterations=12" "crf-3-iterations|--set crf_iterations=3"
           "network-all-in-torch|--set onnx=false")
-settings_rows() {  # settings_rows PREFIX → compare specs on stdout
+# A second table of the same kind: the DIS flow's preset (medium by default, what the models were
+# trained with) and the thresholds of the self-adaptation's pseudo-labels (object pixels above
+# 0.8, background beyond 0.1 of the diagonal from them, by default).
+INPUT_SETTINGS=("dis-fast|--set dis_preset=fast" "dis-ultrafast|--set dis_preset=ultrafast"
+                "foreground-threshold-0.7|--set foreground_threshold=0.7"
+                "foreground-threshold-0.9|--set foreground_threshold=0.9"
+                "background-distance-0.05|--set background_distance=0.05"
+                "background-distance-0.2|--set background_distance=0.2")
+settings_rows() {  # settings_rows PREFIX ENTRIES (SETTINGS or INPUT_SETTINGS) → compare specs
+  local -n entries=$2
   echo "default ($side px, propagation 0.2, α 0.001, CRF as shipped)=$OUT/$1"
-  echo "α=0=$OUT/$1-no-adapt"
-  for entry in "${SETTINGS[@]}"; do echo "${entry%%|*}=$OUT/$1-${entry%%|*}"; done
+  [ "$2" != SETTINGS ] || echo "α=0=$OUT/$1-no-adapt"
+  for entry in "${entries[@]}"; do echo "${entry%%|*}=$OUT/$1-${entry%%|*}"; done
 }
 queue_settings() {  # queue_settings PREFIX SEQUENCES [options for every row...]
   local prefix=$1 sequences=$2; shift 2
   run "$prefix" "$sequences" "$@"
   run "$prefix-no-adapt" "$sequences" "$@" --no-adapt
-  for entry in "${SETTINGS[@]}"; do
+  for entry in "${SETTINGS[@]}" "${INPUT_SETTINGS[@]}"; do
     # shellcheck disable=SC2086  # the options are words
     run "$prefix-${entry%%|*}" "$sequences" "$@" ${entry#*|}
   done
@@ -128,11 +137,16 @@ mkdir -p "$OUT/tables"
 "${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"
 "${EVAL[@]}" compare "${ablation_runs[@]}" --out "$OUT/tables/ablation.md"
 "${EVAL[@]}" compare "${teach_runs[@]}" --out "$OUT/tables/teach.md"
-mapfile -t fold_a < <(settings_rows "$first")
-"${EVAL[@]}" compare "${fold_a[@]}" --out "$OUT/tables/settings_fold_a.md"
+for entries in SETTINGS INPUT_SETTINGS; do
+  table=${entries,,}  # settings, input_settings
+  mapfile -t rows < <(settings_rows "$first" $entries)
+  "${EVAL[@]}" compare "${rows[@]}" --out "$OUT/tables/${table}_fold_a.md"
+  if [ -n "$FOLD1" ]; then
+    mapfile -t rows < <(settings_rows fold1 $entries)
+    "${EVAL[@]}" compare "${rows[@]}" --out "$OUT/tables/${table}_fold_1.md"
+  fi
+done
 if [ -n "$FOLD1" ]; then
-  mapfile -t fold_1 < <(settings_rows fold1)
-  "${EVAL[@]}" compare "${fold_1[@]}" --out "$OUT/tables/settings_fold_1.md"
   "${EVAL[@]}" compare "fold A ($first)=$OUT/$first" "fold 1=$OUT/fold1" \
       "fold A, 1 shot=$OUT/$first-teach-1shot" "fold 1, 1 shot=$OUT/fold1-teach-1shot" \
       --out "$OUT/tables/folds.md"
@@ -163,6 +177,7 @@ PY
 }
 if [ -z "$FOLD1" ]; then
   kept_or settings_fold_1 "(not run: set FOLD1 to the fold-1 checkpoint folder)"
+  kept_or input_settings_fold_1 "(not run: set FOLD1 to the fold-1 checkpoint folder)"
   kept_or folds "(not run: set FOLD1 to the fold-1 checkpoint folder)"
 fi
 for table in recipes_fold_a recipes_fold_1 trunk_fold_a trunk_fold_1; do

@@ -11,6 +11,7 @@ import torch
 
 from amp_ros.checkpoint import Checkpoint, InputConfig
 from amp_ros.errors import EmptyMaskError, InputError, UnknownClassError
+from amp_ros.flow import compute_dis_flow
 from amp_ros.network import build_heads, two_stream_network
 from amp_ros.pipeline import Pipeline, TeachResult, spare_core
 from amp_ros.proxy_set import ProxySet
@@ -85,6 +86,21 @@ def test_given_flow_is_used(tiny_pipeline: Pipeline, make_frame: Frames) -> None
     flow[..., 0] = 2.0
     assert tiny_pipeline.step(make_frame(80, 96), flow).flow_source == "given"
     assert tiny_pipeline.step(make_frame(80, 96, shift=(2, 0)), flow).flow_source == "given"
+
+
+def test_dis_preset_chooses_the_pipelines_own_flow(tiny_pipeline: Pipeline, make_frame: Frames) -> None:
+    """Without a given flow, the network sees OpenCV DIS flow of the configured preset between
+    the two frames at the processing size."""
+    first, second = make_frame(80, 96), make_frame(80, 96, shift=(3, 1))
+    flows = {}
+    for preset in ("medium", "ultrafast"):
+        tiny_pipeline.configure(dis_preset=preset)
+        tiny_pipeline.reset()
+        before, after = tiny_pipeline.step(first), tiny_pipeline.step(second)
+        expected = compute_dis_flow(before.small_frame, after.small_frame, preset)
+        np.testing.assert_array_equal(after.small_flow, expected)
+        flows[preset] = after.small_flow
+    assert not np.array_equal(flows["medium"], flows["ultrafast"])
 
 
 def test_new_frame_size_restarts_flow(tiny_pipeline: Pipeline, make_frame: Frames) -> None:

@@ -71,7 +71,7 @@ def test_pipeline_settings_keep_their_ros_names_and_round_trip() -> None:
         "foreground_threshold", "erosion", "background_distance",
         "propagation", "onnx", "crf", "crf_iterations", "crf_gaussian_sxy", "crf_gaussian_compat",
         "crf_bilateral_sxy", "crf_bilateral_srgb", "crf_bilateral_compat", "crf_backend",
-        "mask_threshold",
+        "dis_preset", "mask_threshold",
     ]
     defaults = {s.name: s.default for s in settings}
     assert build(PipelineConfig, defaults) == PipelineConfig()
