@@ -28,6 +28,7 @@ class NetworkConfig:
 
     width: float = 1.0
     appearance: str = "wrn"  # one of APPEARANCES: the paper's WRN, or a pretrained network
+    fusion: str = "product"  # one of FUSIONS: how the two streams' features are combined
     stem_channels: int = 64
     group_channels: tuple[int, int, int] = (128, 256, 512)
     group_blocks: tuple[int, int, int] = (3, 4, 4)
@@ -160,6 +161,11 @@ APPEARANCES = {"wrn": Stream, "efficientnet_lite0": EfficientNetAppearance, "u2n
 """Appearance streams by name: the paper's WRN (from scratch) and the pretrained ones."""
 
 
+FUSIONS = {"product": torch.mul, "sum": torch.add}
+"""How the appearance and motion features meet at each group: AMP's element-wise product (motion
+gates appearance: a still region's features vanish) or their sum (either stream alone can fire)."""
+
+
 class TwoStreamNetwork(nn.Module):
     """Appearance × motion streams and a dilated trunk; returns the head-level features."""
 
@@ -169,6 +175,9 @@ class TwoStreamNetwork(nn.Module):
         top = config.channels(config.group_channels[2])
         if config.appearance not in APPEARANCES:
             raise ValueError(f"unknown appearance stream {config.appearance!r}; one of {sorted(APPEARANCES)}")
+        if config.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {config.fusion!r}; one of {sorted(FUSIONS)}")
+        self.fuse = FUSIONS[config.fusion]
         self.appearance = APPEARANCES[config.appearance](config)
         self.motion = Stream(config)
         self.trunk = nn.Sequential(*(PreActUnit(top, top, dilation=d) for d in config.trunk_dilations))
@@ -189,7 +198,7 @@ class TwoStreamNetwork(nn.Module):
 
         image, flow_rgb: N×3×H×W, normalised as the checkpoint config says.
         """
-        fused = [a * m for a, m in zip(self.appearance(image), self.motion(flow_rgb))]
+        fused = [self.fuse(a, m) for a, m in zip(self.appearance(image), self.motion(flow_rgb))]
         trunk = F.relu(self.trunk_bn(self.trunk(fused[2])))
         levels = {"stride2": fused[0], "stride4": fused[1], "stride8": fused[2], "trunk": trunk}
         return [F.normalize(levels[name], dim=1) for name in self.config.head_levels]
@@ -199,6 +208,7 @@ def two_stream_network(
     *,
     width: float = 1.0,
     appearance: str = "wrn",
+    fusion: str = "product",
     group_blocks: Sequence[int] = (3, 4, 4),
     head_levels: Sequence[str] = ("stride4", "stride8", "trunk"),
     class_names: Sequence[str] = ("background", "object"),
@@ -209,10 +219,12 @@ def two_stream_network(
     ``appearance="efficientnet_lite0"`` swaps the appearance stream for an EfficientNet-Lite0
     (load its ImageNet weights with :func:`amp_ros.efficientnet.load_imagenet_weights`),
     ``"u2netp"``/``"u2net"`` for a U²-Net(p) (weights: :func:`amp_ros.u2net.load_onnx_weights`).
+    ``fusion`` is one of :data:`FUSIONS`.
     """
     config = NetworkConfig(
         width=width,
         appearance=appearance,
+        fusion=fusion,
         group_blocks=tuple(group_blocks),
         head_levels=tuple(head_levels),
         class_names=tuple(class_names),
@@ -228,6 +240,6 @@ def build_heads(network: TwoStreamNetwork) -> ProxyHeads:
 
 
 __all__ = [
-    "APPEARANCES", "NetworkConfig", "PreActUnit", "Stream", "TwoStreamNetwork", "U2NetAppearance",
+    "APPEARANCES", "FUSIONS", "NetworkConfig", "PreActUnit", "Stream", "TwoStreamNetwork", "U2NetAppearance",
     "build_heads", "two_stream_network",
 ]

@@ -1,4 +1,5 @@
-"""Two-stream network: shapes on awkward frame sizes, head levels, width multiplier, determinism."""
+"""Two-stream network: shapes on awkward frame sizes, head levels, width multiplier, determinism,
+fusion form."""
 
 from __future__ import annotations
 
@@ -98,3 +99,23 @@ def test_config_dict_round_trip() -> None:
     assert NetworkConfig.from_dict(listed) == config
     with pytest.raises(ValueError, match=r"unknown network config keys: \['depth'\]"):
         NetworkConfig.from_dict({"depth": 3})
+
+
+def test_fusion_multiplies_or_adds_the_streams() -> None:
+    """The stride-4 head feature is the normalised product (AMP) or sum of the two streams'
+    features; a config without the key (an older checkpoint) is the product."""
+    image = torch.randn(1, 3, 16, 24, generator=torch.Generator().manual_seed(5))
+    flow = torch.randn(1, 3, 16, 24, generator=torch.Generator().manual_seed(6))
+    for fusion, combine in (("product", torch.mul), ("sum", torch.add)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            net = two_stream_network(width=0.0625, group_blocks=(1, 1, 1), fusion=fusion).eval()
+        with torch.no_grad():
+            stride4 = net(image, flow)[0]
+            expected = combine(net.appearance(image)[1], net.motion(flow)[1])
+        torch.testing.assert_close(stride4, torch.nn.functional.normalize(expected, dim=1))
+    data = NetworkConfig().to_dict()
+    del data["fusion"]
+    assert NetworkConfig.from_dict(data).fusion == "product"
+    with pytest.raises(ValueError, match=r"unknown fusion 'concat'; one of \['product', 'sum'\]"):
+        two_stream_network(width=0.0625, group_blocks=(1, 1, 1), fusion="concat")

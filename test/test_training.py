@@ -206,6 +206,24 @@ def test_init_fine_tunes_at_another_size_and_motion_input(dataset: Path, tmp_pat
     assert tuned.training["init_training"]["command"] == base["command"]  # provenance of --init
 
 
+def test_fusion_is_chosen_for_a_new_network_and_kept_by_init(dataset: Path, tmp_path: Path,
+                                                             capsys) -> None:
+    """--fusion sum builds and records a sum network; --init keeps it, and an explicit,
+    different --fusion is refused with the reason."""
+    common = ["--data", str(dataset), "--sequences", "alpha", "--val-sequences", "beta",
+              "--width", "0.0625", "--blocks", "1,1,1", "--crop", "32,48", "--batch-size", "2",
+              "--steps-per-epoch", "1", "--warmup", "1", "--epochs", "1", "--max-side", "64",
+              "--cache", str(tmp_path / "cache"), "--threads", "1"]
+    assert main([*common, "--out", str(tmp_path / "a"), "--fusion", "sum"]) == 0
+    assert load_checkpoint(tmp_path / "a" / "best").network.config.fusion == "sum"
+    assert main([*common, "--out", str(tmp_path / "b"), "--init", str(tmp_path / "a" / "best")]) == 0
+    assert load_checkpoint(tmp_path / "b" / "best").network.config.fusion == "sum"
+    capsys.readouterr()
+    assert main([*common, "--out", str(tmp_path / "c"), "--init", str(tmp_path / "a" / "best"),
+                 "--fusion", "product"]) == 1
+    assert "fuses the streams by sum; --fusion product cannot" in capsys.readouterr().err
+
+
 def test_resumed_run_matches_uninterrupted(dataset: Path, tmp_path: Path) -> None:
     def run(out: Path, epochs: list[int]) -> list[float]:
         for n in epochs:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from amp_ros.flow import MOTION_INPUTS
+from amp_ros.network import FUSIONS
 from amp_ros.training.appearance import APPEARANCES, PRETRAINED
 from amp_ros.training.data import DEFAULT_CACHE, dataset_name
 from amp_ros.training.run_state import portable_path
@@ -62,6 +63,7 @@ class Options:
     motion: str = "flow"
     still_paste_prob: float = 0.0
     appearance_lr_scale: float = 1.0  # a trainable pretrained trunk's lr, relative to --lr
+    fusion: str | None = None  # None: AMP's product for a new network, else the checkpoint's
 
     def sampling(self) -> SamplingOptions:
         """The options the sampler depends on."""
@@ -131,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --no-freeze-appearance: the pretrained trunk's learning rate "
                              "as a fraction of --lr (its BatchNorm statistics stay as "
                              "pretrained) (default: %(default)s)")
+    parser.add_argument("--fusion", choices=FUSIONS, default=None,
+                        help="how the streams' features meet: AMP's product or a sum (default: "
+                             "product for a new network; --init and --resume keep the "
+                             "checkpoint's)")
     parser.add_argument("--max-side", type=int, default=256, help="training/inference size")
     parser.add_argument("--motion", choices=MOTION_INPUTS, default="flow",
                         help="the motion stream's input: the optical flow, or the flow minus the "
@@ -212,4 +218,5 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         episodes=args.episodes, episode_weight=args.episode_weight,
         support_zero_flow=args.support_zero_flow, threads=args.threads, motion=args.motion,
         still_paste_prob=args.still_paste_prob, appearance_lr_scale=args.appearance_lr_scale,
+        fusion=args.fusion,
     )

@@ -123,11 +123,13 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
     appearance trunk initialised and frozen as asked."""
     # Always built first, so that a seed draws the same torch RNG numbers whatever follows.
     model = TrainingModel(two_stream_network(width=options.width, group_blocks=options.blocks,
-                                             appearance=options.appearance)).to(device)
+                                             appearance=options.appearance,
+                                             fusion=options.fusion or "product")).to(device)
     last = Path(options.out) / LAST
     state = read_state(last) if options.resume else None
     if state is not None:
         checkpoint = load_checkpoint(last, device=device)
+        _check_fusion(options, checkpoint.network.config.fusion, last)
         if checkpoint.network.config != model.config:
             log(f"note: resuming the checkpoint's network {checkpoint.network.config}")
         frozen = state.freeze_appearance
@@ -142,6 +144,7 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
         appearance_init = init_training = None
         if options.init:
             initial = load_checkpoint(options.init, device=device)
+            _check_fusion(options, initial.network.config.fusion, options.init)
             model = TrainingModel.from_checkpoint(initial)
             appearance_init = portable_appearance_init(initial.training.get("appearance_init"))
             init_training = initial.training
@@ -165,6 +168,13 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
             log(f"motion stream, trunk and heads from {options.init_motion} ({copied} tensors)")
         setup = ModelSetup(model, frozen, appearance_init, None, init_training)
     return setup
+
+
+def _check_fusion(options: Options, fusion: str, source: object) -> None:
+    """A checkpoint keeps its fusion form: an explicit, different ``--fusion`` is an error."""
+    if options.fusion is not None and options.fusion != fusion:
+        raise TrainingError(f"{source} fuses the streams by {fusion}; --fusion {options.fusion} "
+                            "cannot change a trained network")
 
 
 def copy_motion_trunk_heads(model: TrainingModel, source: Checkpoint) -> int:
