@@ -167,7 +167,8 @@ gates appearance: a still region's features vanish) or their sum (either stream 
 
 
 class TwoStreamNetwork(nn.Module):
-    """Appearance × motion streams and a dilated trunk; returns the head-level features."""
+    """Appearance and motion streams, fused per :data:`FUSIONS`, and a dilated trunk; returns the
+    head-level features."""
 
     def __init__(self, config: NetworkConfig):
         super().__init__()
@@ -208,7 +209,7 @@ def two_stream_network(
     *,
     width: float = 1.0,
     appearance: str = "wrn",
-    fusion: str = "product",
+    fusion: str = NetworkConfig.fusion,
     group_blocks: Sequence[int] = (3, 4, 4),
     head_levels: Sequence[str] = ("stride4", "stride8", "trunk"),
     class_names: Sequence[str] = ("background", "object"),

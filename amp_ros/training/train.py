@@ -47,7 +47,7 @@ import torch
 from amp_ros.checkpoint import Checkpoint, InputConfig, load_checkpoint, save_checkpoint
 from amp_ros.errors import AmpError
 from amp_ros.models import resolve_checkpoint
-from amp_ros.network import two_stream_network
+from amp_ros.network import NetworkConfig, two_stream_network
 from amp_ros.training import TrainingError
 from amp_ros.training.appearance import (
     PRETRAINED,
@@ -124,7 +124,7 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
     # Always built first, so that a seed draws the same torch RNG numbers whatever follows.
     model = TrainingModel(two_stream_network(width=options.width, group_blocks=options.blocks,
                                              appearance=options.appearance,
-                                             fusion=options.fusion or "product")).to(device)
+                                             fusion=options.fusion or NetworkConfig.fusion)).to(device)
     last = Path(options.out) / LAST
     state = read_state(last) if options.resume else None
     if state is not None:
@@ -170,7 +170,7 @@ def setup_model(options: Options, device: torch.device, log: Log = log_line) -> 
     return setup
 
 
-def _check_fusion(options: Options, fusion: str, source: object) -> None:
+def _check_fusion(options: Options, fusion: str, source: str | Path) -> None:
     """A checkpoint keeps its fusion form: an explicit, different ``--fusion`` is an error."""
     if options.fusion is not None and options.fusion != fusion:
         raise TrainingError(f"{source} fuses the streams by {fusion}; --fusion {options.fusion} "
