@@ -207,12 +207,12 @@ class TwoStreamNetwork(nn.Module):
 
 def two_stream_network(
     *,
-    width: float = 1.0,
-    appearance: str = "wrn",
+    width: float = NetworkConfig.width,
+    appearance: str = NetworkConfig.appearance,
     fusion: str = NetworkConfig.fusion,
-    group_blocks: Sequence[int] = (3, 4, 4),
-    head_levels: Sequence[str] = ("stride4", "stride8", "trunk"),
-    class_names: Sequence[str] = ("background", "object"),
+    group_blocks: Sequence[int] = NetworkConfig.group_blocks,
+    head_levels: Sequence[str] = NetworkConfig.head_levels,
+    class_names: Sequence[str] = NetworkConfig.class_names,
     **kwargs: object,
 ) -> TwoStreamNetwork:
     """Build the two-stream network; ``width`` scales every channel count (0.25 suits a CPU).

@@ -56,11 +56,11 @@ class StepResult:
     adapted: bool
     flow_source: str  # "given", "dis" or "none" (first frame without flow)
     timings: dict[str, float]
-    taught_changed: bool = False  # a teach was completed on this frame (persist the classes)
     # the h×w×3 frame at the processing size and the h×w×2 flow the network was given (None
     # without flow): what to give ``teach`` later, so that a class is taught on what it saw
-    small_frame: np.ndarray | None = None
-    small_flow: np.ndarray | None = None
+    small_frame: np.ndarray
+    small_flow: np.ndarray | None
+    taught_changed: bool = False  # a teach was completed on this frame (persist the classes)
 
 
 class Shot(NamedTuple):
@@ -221,7 +221,7 @@ class Pipeline:
         timings["output"] = time.perf_counter() - tick
         timings["total"] = time.perf_counter() - start
         return StepResult(mask, probability.astype(np.float32), taught, adapted, source, timings,
-                          followed_up, small, small_flow if moving else None)
+                          small, small_flow if moving else None, taught_changed=followed_up)
 
     # --- classes -------------------------------------------------------------------------
 
