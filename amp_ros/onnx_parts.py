@@ -27,11 +27,12 @@ MIN_SIDE = 2  # the smallest input side the exported graphs accept; smaller inpu
 INPUT = "input"  # the graphs' one input
 
 
-def onnx_parts(network: nn.Module) -> dict[str, tuple[nn.Module, str]]:
-    """The exportable parts of ``network``: name → (module, the method the network calls)."""
+def onnx_parts(network: nn.Module, with_trunk: bool = True) -> dict[str, tuple[nn.Module, str]]:
+    """The exportable parts of ``network``: name → (module, the method the network calls);
+    ``with_trunk`` False leaves the appearance trunk out."""
     parts = {"motion": (network.motion, "forward")}
     trunk = getattr(network.appearance, "trunk", None)
-    if hasattr(trunk, "features"):  # U²-Net(p)
+    if with_trunk and hasattr(trunk, "features"):  # U²-Net(p)
         parts["appearance"] = (trunk, "features")
     return parts
 
@@ -58,13 +59,13 @@ def _flatten(output) -> list[torch.Tensor]:
     return [t for item in output for t in _flatten(item)]
 
 
-def export_parts(network: nn.Module, directory: str | Path) -> dict[str, Path]:
-    """Export every part of ``network`` to ``directory`` (graphs for any input size), each file
-    written atomically; returns name → path."""
+def export_parts(network: nn.Module, directory: str | Path, with_trunk: bool = True) -> dict[str, Path]:
+    """Export every part of ``network`` (:func:`onnx_parts`) to ``directory`` (graphs for any
+    input size), each file written atomically; returns name → path."""
     paths = {}
     height = torch.export.Dim("height", min=MIN_SIDE, max=8192)
     width = torch.export.Dim("width", min=MIN_SIDE, max=8192)
-    for name, (module, method) in onnx_parts(network).items():
+    for name, (module, method) in onnx_parts(network, with_trunk).items():
         path = Path(directory) / part_file(name)
         flat = _Flat(module, method).cpu().eval()
         with torch.no_grad(), atomic_path(path) as tmp:

