@@ -10,8 +10,10 @@
 # offline on the CPU at 854×480 and 1920×1080 (default, no CRF, one taught class; at 854×480 also
 # the pydensecrf CRF, the AMP authors' 12 CRF iterations, one torch thread, and the network all
 # in torch, without onnxruntime); through the
-# node at 30 Hz at both sizes; the soak (SOAK_FRAMES through the node at 30 Hz, 854×480); and,
-# when torch sees a GPU, the same offline and node cases with --device cuda. Threads: torch's
+# node at 30 Hz at both sizes; the soak (SOAK_FRAMES through the node at 30 Hz, 854×480); the
+# option model u2net offline and through the node at 854×480 (when `make weights-u2net` has
+# fetched its trunk); and, when torch sees a GPU, the same offline and node cases with
+# --device cuda. Threads: torch's
 # default (every core) unless OMP_NUM_THREADS is set; the node inherits it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,13 +27,13 @@ CHECKPOINT=${CHECKPOINT:-$(.venv/bin/python -c "from amp_ros.models import defau
 BENCH=.venv/bin/amp-bench
 mkdir -p "$OUT"
 
-run() {  # run CASE [amp-bench options...]
-  local case=$1; shift
+run() {  # [MODEL=name] run CASE [amp-bench options...]: MODEL defaults to CHECKPOINT
+  local case=$1 model=${MODEL:-$CHECKPOINT}; shift
   if [ -f "$OUT/$case.json" ]; then
     echo "== $case: kept ($OUT/$case.json)"
   else
-    echo "== $case: $BENCH $*"
-    "$BENCH" --checkpoint "$CHECKPOINT" "$@" --json "$OUT/$case.json"
+    echo "== $case: $BENCH --checkpoint $model $*"
+    "$BENCH" --checkpoint "$model" "$@" --json "$OUT/$case.json"
   fi
 }
 
@@ -64,6 +66,17 @@ run "ros-1920x1080-pydensecrf" --device cpu --via ros --size 1920x1080 --rate "$
     --frames "$ROS_FRAMES" --warmup "$WARMUP" --config crf_backend=pydensecrf
 run "soak-854x480" --device cpu --via ros --size 854x480 --rate "$RATE" --frames "$SOAK_FRAMES" \
     --warmup "$WARMUP"
+# the option model u2net (the full U²-Net as the appearance stream; J: docs/results.md)
+if .venv/bin/python -c "from amp_ros.u2net_weights import weights_path; weights_path('u2net')" 2>/dev/null; then
+  MODEL=u2net run "cpu-854x480-u2net" --device cpu --size 854x480 --frames "$FRAMES" --warmup "$WARMUP"
+  MODEL=u2net run "ros-854x480-u2net" --device cpu --via ros --size 854x480 --rate "$RATE" \
+      --frames "$ROS_FRAMES" --warmup "$WARMUP"
+  # its U²-Net trunk runs in torch, not onnxruntime: the node's torch threads matter more
+  MODEL=u2net run "ros-854x480-u2net-threads-2" --device cpu --via ros --size 854x480 --rate "$RATE" \
+      --frames "$ROS_FRAMES" --warmup "$WARMUP" --threads 2
+else
+  echo "== u2net: its trunk's weights are not here (make weights-u2net); its rows are left out"
+fi
 
 if .venv/bin/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   for size in 854x480 1920x1080; do

@@ -6,8 +6,9 @@
 
 A result's table is chosen by its file name's prefix (scripts/benchmarks.sh names them): cpu-*
 offline on the CPU, ros-* through the node, soak-* the long run through the node, gpu-* anything
-with --device cuda. Rows are described from the JSON itself (size, settings, taught classes).
-Every table is followed by the machine it ran on and the exact commands.
+with --device cuda. Rows are described from the JSON itself (size, settings, taught classes, and
+the model where it is not the one most of the table's rows ran). Every table is followed by the
+machine it ran on and the exact commands.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,12 @@ STAGE_COLUMNS = ("decode", "flow", "network", "crf", "adapt", "taught", "output"
 
 
 def load(folder: Path, prefix: str) -> list[Result]:
-    """The results OUT/<prefix>-*.json, by frame size (smaller first), then configuration."""
+    """The results OUT/<prefix>-*.json, by frame size (smaller first), then model (the usual one
+    first), then configuration."""
     results = [json.loads(p.read_text()) for p in sorted(folder.glob(f"{prefix}-*.json"))]
-    return sorted(results, key=lambda r: (r["size"][0] * r["size"][1], r["via"], _config_order(r)))
+    usual = usual_model(results)
+    return sorted(results, key=lambda r: (r["size"][0] * r["size"][1], r["via"],
+                                          r["checkpoint"] != usual, _config_order(r)))
 
 
 def _config_order(result: Result) -> int:
@@ -38,10 +43,17 @@ def _config_order(result: Result) -> int:
     return 0 if not changed and not result["taught_classes"] else (1 if changed else 2)
 
 
-def configuration(result: Result) -> str:
-    """The pipeline configuration of a result, in words."""
+def usual_model(results: Sequence[Result]) -> str | None:
+    """The checkpoint most of ``results`` ran (the rows name any other)."""
+    counts = Counter(r["checkpoint"] for r in results)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def configuration(result: Result, usual: str | None = None) -> str:
+    """The pipeline configuration of a result, in words; its model too when it is not ``usual``."""
     settings = dict(result["settings"])
-    words = []
+    model = [] if usual is None or result["checkpoint"] == usual else [f"model {result['checkpoint']}"]
+    words: list[str] = []
     if settings.pop("crf", True) is False:
         words.append("no CRF")
     if settings.pop("adapt", True) is False:
@@ -54,7 +66,9 @@ def configuration(result: Result) -> str:
     if result["taught_classes"]:
         count = result["taught_classes"]
         words.append(f"{count} taught class" + ("es" if count > 1 else ""))
-    return ", ".join(words) or "default (CRF + adaptation)"
+    if not words:
+        words.append("CRF + adaptation" if model else "default (CRF + adaptation)")
+    return ", ".join(model + words)
 
 
 def size(result: Result) -> str:
@@ -95,11 +109,12 @@ def offline_table(results: Sequence[Result]) -> str:
     head = ("| frames | configuration | " + " | ".join(STAGE_COLUMNS) + " | total (p95) | frames/s | "
             "first mask s | RSS start → end MiB |")
     rows = [head, "|---|---|" + "---:|" * (len(STAGE_COLUMNS) + 4)]
+    usual = usual_model(results)
     for r in results:
         stages = r["stages_ms"]
         rss = r["rss_mb"]
         rows.append(
-            f"| {size(r)} | {configuration(r)} | " + " | ".join(ms(stages[s]) for s in STAGE_COLUMNS)
+            f"| {size(r)} | {configuration(r, usual)} | " + " | ".join(ms(stages[s]) for s in STAGE_COLUMNS)
             + f" | {ms(stages['total'])} ({ms(stages['total'], 'p95')}) | {number(r['fps'])} | "
             f"{number(r['time_to_first_mask_s'], 2)} | "
             f"{number(rss.get('start'), 0)} → {number(rss.get('end'), 0)} |"
@@ -116,10 +131,11 @@ def ros_table(results: Sequence[Result]) -> str:
     rows = ["| frames | input | masks/s | published | dropped (%) | latency p50 ms | p95 ms | "
             "first mask s | node ready s | node RSS start → end MiB |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    usual = usual_model(results)
     for r in results:
         rss = r["rss_mb"]
         rows.append(
-            f"| {size(r)} | {r['rate_hz']:g} Hz, {configuration(r)} | {number(r['masks_per_s'])} | "
+            f"| {size(r)} | {r['rate_hz']:g} Hz, {configuration(r, usual)} | {number(r['masks_per_s'])} | "
             f"{r['published']} | {r['dropped']} ({r['dropped_percent']:.0f} %) | {ms(r['latency_ms'])} | "
             f"{ms(r['latency_ms'], 'p95')} | {number(r['time_to_first_mask_s'], 2)} | "
             f"{number(r['node_ready_s'], 1)} | {number(rss.get('start'), 0)} → {number(rss.get('end'), 0)} |"
@@ -150,9 +166,9 @@ def gpu_section(folder: Path) -> str:
     results = load(folder, "gpu")
     if not results:
         others = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-        where = sorted({machine_line({**r["machine"], "load_average": None}) for r in others})
+        cpus = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in others})
         return ("**No GPU was available to this session**: `torch.cuda.is_available()` was False on "
-                + ("; ".join(where) or "this machine") + ", so none of the GPU targets was measured.")
+                + (" and ".join(cpus) or "this machine") + ", so none of the GPU targets was measured.")
     parts = []
     offline = [r for r in results if r["via"] == "offline"]
     ros = [r for r in results if r["via"] == "ros"]

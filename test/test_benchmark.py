@@ -152,13 +152,18 @@ def test_docs_generator_fills_every_table(
                  results / "cpu-64x48-default.json")
     for case in ("ros-64x48", "soak-64x48"):
         (results / f"{case}.json").write_text(json.dumps(ros_result[0]))
+    # a row of another model than the table's others names it
+    other = json.loads((results / "cpu-64x48-default.json").read_text())
+    other["checkpoint"], other["command"] = "u2net", other["command"] + " (other model)"
+    (results / "cpu-64x48-u2net.json").write_text(json.dumps(other))
     doc = tmp_path / "benchmarks.md"
     done = subprocess.run([sys.executable, "scripts/benchmarks_doc.py", str(results), "--out", str(doc)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     text = doc.read_text()
     assert "{{" not in text and "(not run)" not in text
-    assert text.count("Machine: ") == 3 and text.count("\namp-bench ") == 3  # one command each
+    assert text.count("Machine: ") == 3 and text.count("\namp-bench ") == 4  # one command each
     assert "| 64×48 | default (CRF + adaptation) |" in text
+    assert "| 64×48 | model u2net, CRF + adaptation |" in text
     if not torch.cuda.is_available():
         assert "No GPU was available to this session" in text
