@@ -27,8 +27,8 @@ CHECKPOINT=${CHECKPOINT:-$(.venv/bin/python -c "from amp_ros.models import defau
 BENCH=.venv/bin/amp-bench
 mkdir -p "$OUT"
 
-run() {  # [MODEL=name] run CASE [amp-bench options...]: MODEL defaults to CHECKPOINT
-  local case=$1 model=${MODEL:-$CHECKPOINT}; shift
+run_model() {  # run_model MODEL CASE [amp-bench options...]
+  local model=$1 case=$2; shift 2
   if [ -f "$OUT/$case.json" ]; then
     echo "== $case: kept ($OUT/$case.json)"
   else
@@ -36,6 +36,7 @@ run() {  # [MODEL=name] run CASE [amp-bench options...]: MODEL defaults to CHECK
     "$BENCH" --checkpoint "$model" "$@" --json "$OUT/$case.json"
   fi
 }
+run() { run_model "$CHECKPOINT" "$@"; }  # run CASE [amp-bench options...]: the CHECKPOINT model
 
 for size in 854x480 1920x1080; do
   common=(--device cpu --size "$size" --frames "$FRAMES" --warmup "$WARMUP")
@@ -68,11 +69,11 @@ run "soak-854x480" --device cpu --via ros --size 854x480 --rate "$RATE" --frames
     --warmup "$WARMUP"
 # the option model u2net (the full U²-Net as the appearance stream; J: docs/results.md)
 if .venv/bin/python -c "from amp_ros.u2net_weights import weights_path; weights_path('u2net')" 2>/dev/null; then
-  MODEL=u2net run "cpu-854x480-u2net" --device cpu --size 854x480 --frames "$FRAMES" --warmup "$WARMUP"
-  MODEL=u2net run "ros-854x480-u2net" --device cpu --via ros --size 854x480 --rate "$RATE" \
+  run_model u2net "cpu-854x480-u2net" --device cpu --size 854x480 --frames "$FRAMES" --warmup "$WARMUP"
+  run_model u2net "ros-854x480-u2net" --device cpu --via ros --size 854x480 --rate "$RATE" \
       --frames "$ROS_FRAMES" --warmup "$WARMUP"
   # its U²-Net trunk runs in torch, not onnxruntime: the node's torch threads matter more
-  MODEL=u2net run "ros-854x480-u2net-threads-2" --device cpu --via ros --size 854x480 --rate "$RATE" \
+  run_model u2net "ros-854x480-u2net-threads-2" --device cpu --via ros --size 854x480 --rate "$RATE" \
       --frames "$ROS_FRAMES" --warmup "$WARMUP" --threads 2
 else
   echo "== u2net: its trunk's weights are not here (make weights-u2net); its rows are left out"

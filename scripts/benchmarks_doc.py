@@ -7,7 +7,7 @@
 A result's table is chosen by its file name's prefix (scripts/benchmarks.sh names them): cpu-*
 offline on the CPU, ros-* through the node, soak-* the long run through the node, gpu-* anything
 with --device cuda. Rows are described from the JSON itself (size, settings, taught classes, and
-the model where it is not the one most of the table's rows ran). Every table is followed by the
+the model where it is not the one most results ran). Every table is followed by the
 machine it ran on and the exact commands.
 """
 
@@ -29,11 +29,15 @@ Result = dict[str, Any]
 STAGE_COLUMNS = ("decode", "flow", "network", "crf", "adapt", "taught", "output", "publish")
 
 
-def load(folder: Path, prefix: str) -> list[Result]:
-    """The results OUT/<prefix>-*.json, by frame size (smaller first), then model (the usual one
-    first), then configuration."""
-    results = [json.loads(p.read_text()) for p in sorted(folder.glob(f"{prefix}-*.json"))]
-    usual = usual_model(results)
+def read_all(folder: Path) -> dict[str, Result]:
+    """Every result in OUT, by file name (sorted)."""
+    return {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def load(everything: dict[str, Result], prefix: str, usual: str | None) -> list[Result]:
+    """The results <prefix>-*.json, by frame size (smaller first), then model (``usual`` first),
+    then configuration."""
+    results = [r for name, r in everything.items() if name.startswith(f"{prefix}-")]
     return sorted(results, key=lambda r: (r["size"][0] * r["size"][1], r["via"],
                                           r["checkpoint"] != usual, _config_order(r)))
 
@@ -44,7 +48,7 @@ def _config_order(result: Result) -> int:
 
 
 def usual_model(results: Sequence[Result]) -> str | None:
-    """The checkpoint most of ``results`` ran (the rows name any other)."""
+    """The checkpoint most of ``results`` ran: the rows of every table name any other."""
     counts = Counter(r["checkpoint"] for r in results)
     return counts.most_common(1)[0][0] if counts else None
 
@@ -102,14 +106,13 @@ def provenance(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def offline_table(results: Sequence[Result]) -> str:
+def offline_table(results: Sequence[Result], usual: str | None) -> str:
     """Per-stage medians, frames/s, latency, time to the first mask, memory."""
     if not results:
         return "(not run)"
     head = ("| frames | configuration | " + " | ".join(STAGE_COLUMNS) + " | total (p95) | frames/s | "
             "first mask s | RSS start → end MiB |")
     rows = [head, "|---|---|" + "---:|" * (len(STAGE_COLUMNS) + 4)]
-    usual = usual_model(results)
     for r in results:
         stages = r["stages_ms"]
         rss = r["rss_mb"]
@@ -124,14 +127,13 @@ def offline_table(results: Sequence[Result]) -> str:
     return "\n".join(rows) + f"\n\nMilliseconds per frame (median); {note}.\n\n" + provenance(results)
 
 
-def ros_table(results: Sequence[Result]) -> str:
+def ros_table(results: Sequence[Result], usual: str | None) -> str:
     """Through the node: masks/s, dropped, latency, time to the first mask, node memory."""
     if not results:
         return "(not run)"
     rows = ["| frames | input | masks/s | published | dropped (%) | latency p50 ms | p95 ms | "
             "first mask s | node ready s | node RSS start → end MiB |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    usual = usual_model(results)
     for r in results:
         rss = r["rss_mb"]
         rows.append(
@@ -161,31 +163,32 @@ def soak_table(results: Sequence[Result]) -> str:
     return "\n".join(rows) + "\n\n" + provenance(results)
 
 
-def gpu_section(folder: Path) -> str:
+def gpu_section(everything: dict[str, Result], usual: str | None) -> str:
     """The GPU runs, or a plain statement that there was no GPU."""
-    results = load(folder, "gpu")
+    results = load(everything, "gpu", usual)
     if not results:
-        others = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-        cpus = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in others})
+        cpus = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in everything.values()})
         return ("**No GPU was available to this session**: `torch.cuda.is_available()` was False on "
                 + (" and ".join(cpus) or "this machine") + ", so none of the GPU targets was measured.")
     parts = []
     offline = [r for r in results if r["via"] == "offline"]
     ros = [r for r in results if r["via"] == "ros"]
     if offline:
-        parts.append(offline_table(offline))
+        parts.append(offline_table(offline, usual))
     if ros:
-        parts.append(ros_table(ros))
+        parts.append(ros_table(ros, usual))
     return "\n\n".join(parts)
 
 
 def render(folder: Path, template: str) -> str:
     """The template with every {{name}} replaced by its table."""
+    everything = read_all(folder)
+    usual = usual_model(list(everything.values()))
     tables: dict[str, Callable[[], str]] = {
-        "offline_cpu": lambda: offline_table(load(folder, "cpu")),
-        "ros": lambda: ros_table(load(folder, "ros")),
-        "soak": lambda: soak_table(load(folder, "soak")),
-        "gpu": lambda: gpu_section(folder),
+        "offline_cpu": lambda: offline_table(load(everything, "cpu", usual), usual),
+        "ros": lambda: ros_table(load(everything, "ros", usual), usual),
+        "soak": lambda: soak_table(load(everything, "soak", usual)),
+        "gpu": lambda: gpu_section(everything, usual),
     }
 
     def table(match: re.Match[str]) -> str:

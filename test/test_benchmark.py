@@ -152,7 +152,7 @@ def test_docs_generator_fills_every_table(
                  results / "cpu-64x48-default.json")
     for case in ("ros-64x48", "soak-64x48"):
         (results / f"{case}.json").write_text(json.dumps(ros_result[0]))
-    # a row of another model than the table's others names it
+    # a row of another model than most results ran names it
     other = json.loads((results / "cpu-64x48-default.json").read_text())
     other["checkpoint"], other["command"] = "u2net", other["command"] + " (other model)"
     (results / "cpu-64x48-u2net.json").write_text(json.dumps(other))
