@@ -29,7 +29,7 @@ from pathlib import Path
 from amp_ros.atomic_write import atomic_write
 from amp_ros.datasets import DATASETS, VideoSequence, load_dataset
 from amp_ros.errors import AmpError, InputError
-from amp_ros.evaluation.scoring import evaluate_results
+from amp_ros.evaluation.scoring import evaluate_results, pool_runs
 from amp_ros.runner import RUNNERS, VIAS, Runner, RunSettings, run_sequences
 
 
@@ -227,12 +227,17 @@ def _add_compare_command(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("runs", nargs="+", help="LABEL=DIR, DIR holding metrics.json")
     parser.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
+    parser.add_argument(
+        "--pooled", metavar="LABEL", default=None,
+        help="add a row LABEL over every sequence of the runs together (the folds of a "
+             "cross-validation; a sequence in two runs is an error) and a line on their spread",
+    )
     parser.set_defaults(handler=_run_compare)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
     """Handler of `compare`."""
-    from amp_ros.evaluation.report import render_comparison
+    from amp_ros.evaluation.report import render_comparison, render_spread
 
     runs, sources = {}, {}
     for spec in args.runs:
@@ -242,7 +247,14 @@ def _run_compare(args: argparse.Namespace) -> int:
         path = Path(folder) / "metrics.json"
         runs[label] = json.loads(path.read_text())
         sources[label] = str(path)
-    text = render_comparison(runs, sources)
+    spread = ""
+    if args.pooled is not None:
+        if args.pooled in runs:
+            raise InputError(f"--pooled {args.pooled!r} is already a run's label")
+        spread = "\n" + render_spread(runs)
+        runs[args.pooled] = pool_runs(runs)
+        sources[args.pooled] = "every sequence of the runs above"
+    text = render_comparison(runs, sources) + spread
     if args.out is None:
         print(text, end="")
     else:

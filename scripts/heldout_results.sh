@@ -20,9 +20,19 @@ JOBS=${JOBS:-1}  # evaluations run side by side (each one thread with OMP_NUM_TH
 # (FOLD1 = that run's checkpoint folder; its rows are skipped when FOLD1 is empty).
 FOLD1=${FOLD1:-}
 FOLD1_SEQUENCES=${FOLD1_SEQUENCES:-bmx-bumps,drift-turn,horsejump-low,motocross-bumps,rollerblade,tennis}
+# More folds of the same recipe, "NAME|CHECKPOINT|SEQUENCES" entries separated by ";" (table
+# "cross_validation": every fold on its own six, and all their sequences pooled).
+FOLDS=${FOLDS:-}
+# TABLES: compute only these tables (names of the template's {{placeholders}}, separated by
+# spaces); every other one keeps its earlier table (kept_or below). Empty: all of them.
+TABLES=${TABLES:-}
 export DAVIS OUT
 mkdir -p "$OUT"
 
+want() { [ -z "$TABLES" ] || [[ " $TABLES " == *" $1 "* ]]; }  # want TABLE: compute it?
+for table in $TABLES; do
+  grep -q "{{$table}}" docs/results.template.md || { echo "TABLES: no {{$table}} in docs/results.template.md" >&2; exit 2; }
+done
 queue=() queued=" "
 run() {  # run LABEL SEQUENCES [amp-eval davis options...]: queued unless finished or queued
   if [ ! -f "$OUT/$1/metrics.json" ] && [[ $queued != *" $1 "* ]]; then
@@ -32,14 +42,18 @@ run() {  # run LABEL SEQUENCES [amp-eval davis options...]: queued unless finish
 
 main_runs=()
 for model in $MODELS; do
-  run "$model" "$SEQUENCES" --checkpoint "$model"
+  ! want models || run "$model" "$SEQUENCES" --checkpoint "$model"
   main_runs+=("$model=$OUT/$model")
 done
 first=${ABLATE:-$(.venv/bin/python -c "from amp_ros.models import default_model_name; print(default_model_name())")}
-run "$first-no-crf" "$SEQUENCES" --checkpoint "$first" --no-crf
-run "$first-trunk-level-only" "$SEQUENCES" --checkpoint "$first" --levels 2
-run "$first-no-motion" "$SEQUENCES" --checkpoint "$first" --no-motion
-run "$first-via-ros" "$SEQUENCES" --checkpoint "$first" --via ros
+if want ablation; then
+  run "$first" "$SEQUENCES" --checkpoint "$first"
+  run "$first-no-adapt" "$SEQUENCES" --checkpoint "$first" --no-adapt
+  run "$first-no-crf" "$SEQUENCES" --checkpoint "$first" --no-crf
+  run "$first-trunk-level-only" "$SEQUENCES" --checkpoint "$first" --levels 2
+  run "$first-no-motion" "$SEQUENCES" --checkpoint "$first" --no-motion
+  run "$first-via-ros" "$SEQUENCES" --checkpoint "$first" --via ros
+fi
 ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-adapt"
                "no CRF=$OUT/$first-no-crf" "one head level (trunk)=$OUT/$first-trunk-level-only"
                "no motion (zero flow)=$OUT/$first-no-motion"
@@ -81,22 +95,45 @@ queue_settings() {  # queue_settings PREFIX SEQUENCES [options for every row...]
     run "$prefix-${entry%%|*}" "$sequences" "$@" ${entry#*|}
   done
 }
-queue_settings "$first" "$SEQUENCES" --checkpoint "$first"
+settings_tables="settings_fold_a settings_fold_1 input_settings_fold_a input_settings_fold_1"
+settings_wanted() { local t; for t in $settings_tables; do want "$t" && return; done; return 1; }
+! settings_wanted || queue_settings "$first" "$SEQUENCES" --checkpoint "$first"
 if [ -n "$FOLD1" ]; then
-  queue_settings fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
-  run fold1-teach-1shot "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side" --teach-first-frame
+  ! settings_wanted || queue_settings fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
+  ! want folds && ! want cross_validation || run fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
+  ! want folds || run fold1-teach-1shot "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side" --teach-first-frame
+fi
+# The cross-validation over every fold given: fold A (the default model), fold 1 and FOLDS.
+fold_runs=()
+if [ -n "$FOLDS" ] && want cross_validation; then
+  run "$first" "$SEQUENCES" --checkpoint "$first"
+  fold_runs+=("fold A ($first)=$OUT/$first")
+  [ -z "$FOLD1" ] || fold_runs+=("fold 1=$OUT/fold1")
+  IFS=';' read -ra entries <<< "$FOLDS"
+  for entry in "${entries[@]}"; do
+    [ -n "$entry" ] || continue
+    IFS='|' read -r name checkpoint sequences <<< "$entry"
+    run "fold$name" "$sequences" --checkpoint "$checkpoint" --max-side "$side"
+    fold_runs+=("fold $name=$OUT/fold$name")
+  done
 fi
 # Teaching: the semi-supervised protocol (a class taught from the first frames' ground truth).
-run "$first-teach-1shot" "$SEQUENCES" --checkpoint "$first" --teach-first-frame
-run "$first-teach-1shot-taught-alpha-0" "$SEQUENCES" --checkpoint "$first" --teach-first-frame \
-    --set taught_alpha=0
+! want folds || run "$first" "$SEQUENCES" --checkpoint "$first"
+if want teach || want folds; then
+  run "$first-teach-1shot" "$SEQUENCES" --checkpoint "$first" --teach-first-frame
+fi
+! want teach || run "$first-teach-1shot-taught-alpha-0" "$SEQUENCES" --checkpoint "$first" \
+    --teach-first-frame --set taught_alpha=0
 teach_runs=("$first, 1 shot=$OUT/$first-teach-1shot"
             "$first, 1 shot, taught_alpha 0=$OUT/$first-teach-1shot-taught-alpha-0")
-run efficientnet-lite0-teach-1shot "$SEQUENCES" --checkpoint efficientnet-lite0 --teach-first-frame
+if want teach || want episodic; then
+  run efficientnet-lite0-teach-1shot "$SEQUENCES" --checkpoint efficientnet-lite0 --teach-first-frame
+fi
 teach_runs+=("efficientnet-lite0, 1 shot=$OUT/efficientnet-lite0-teach-1shot")
 # The episodic fine-tune of the efficientnet-lite0 model (amp-train --init … --episodes 4), if given.
 episodic_runs=()
-if [ -n "${EPISODIC:-}" ]; then
+if [ -n "${EPISODIC:-}" ] && want episodic; then
+  run efficientnet-lite0 "$SEQUENCES" --checkpoint efficientnet-lite0
   run episodic "$SEQUENCES" --checkpoint "$EPISODIC"
   run episodic-teach-1shot "$SEQUENCES" --checkpoint "$EPISODIC" --teach-first-frame
   episodic_runs=("efficientnet-lite0, unsupervised=$OUT/efficientnet-lite0"
@@ -115,6 +152,7 @@ queue_recipes() {  # queue_recipes TABLE ENTRIES
   for entry in "${entries[@]}"; do
     [ -n "$entry" ] || continue
     IFS='|' read -r label ck_a ck_1 extra <<< "$entry"
+    want "${table}_fold_a" || want "${table}_fold_1" || continue
     slug=recipe-$(echo "$label" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-' | sed 's/^-//; s/-$//')
     # shellcheck disable=SC2086  # the options are words
     run "$slug-A" "$SEQUENCES" --checkpoint "$ck_a" ${extra:-}
@@ -134,22 +172,26 @@ if [ ${#queue[@]} -gt 0 ]; then
     'label=$1 sequences=$2; shift 2; '"${EVAL[*]}"' davis --root "$DAVIS" --sequences "$sequences" --out "$OUT/$label" --quiet "$@" > "$OUT/$label.log" 2>&1 || { echo "FAILED: $label (see $OUT/$label.log)"; exit 255; }' _
 fi
 mkdir -p "$OUT/tables"
-"${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"
-"${EVAL[@]}" compare "${ablation_runs[@]}" --out "$OUT/tables/ablation.md"
-"${EVAL[@]}" compare "${teach_runs[@]}" --out "$OUT/tables/teach.md"
+! want models || "${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"
+! want ablation || "${EVAL[@]}" compare "${ablation_runs[@]}" --out "$OUT/tables/ablation.md"
+! want teach || "${EVAL[@]}" compare "${teach_runs[@]}" --out "$OUT/tables/teach.md"
 for entries in SETTINGS INPUT_SETTINGS; do
   table=${entries,,}  # settings, input_settings
   mapfile -t rows < <(settings_rows "$first" $entries)
-  "${EVAL[@]}" compare "${rows[@]}" --out "$OUT/tables/${table}_fold_a.md"
-  if [ -n "$FOLD1" ]; then
+  ! want "${table}_fold_a" || "${EVAL[@]}" compare "${rows[@]}" --out "$OUT/tables/${table}_fold_a.md"
+  if [ -n "$FOLD1" ] && want "${table}_fold_1"; then
     mapfile -t rows < <(settings_rows fold1 $entries)
     "${EVAL[@]}" compare "${rows[@]}" --out "$OUT/tables/${table}_fold_1.md"
   fi
 done
-if [ -n "$FOLD1" ]; then
+if [ -n "$FOLD1" ] && want folds; then
   "${EVAL[@]}" compare "fold A ($first)=$OUT/$first" "fold 1=$OUT/fold1" \
       "fold A, 1 shot=$OUT/$first-teach-1shot" "fold 1, 1 shot=$OUT/fold1-teach-1shot" \
       --out "$OUT/tables/folds.md"
+fi
+if [ ${#fold_runs[@]} -gt 0 ]; then
+  "${EVAL[@]}" compare "${fold_runs[@]}" --pooled "all ${#fold_runs[@]} folds" \
+      --out "$OUT/tables/cross_validation.md"
 fi
 # Sections whose checkpoints are not given keep the tables of an earlier run (kept_or TABLE
 # MESSAGE): OUT's where it has them, like the cached evaluations above, else the committed
@@ -195,11 +237,17 @@ else
   kept_or episodic "(not run: set EPISODIC to the fine-tuned checkpoint folder)"
 fi
 
-[ -n "${IMPRINT:-}" ] || kept_or imprint_check "(not run)"
+imprint=; ! want imprint_check || imprint=${IMPRINT:-}
+[ -n "$imprint" ] || kept_or imprint_check "(not run)"
+kept_or cross_validation "(not run: set FOLDS to more folds' checkpoints)"
+# Tables left out by TABLES keep their earlier ones too.
+for table in $(grep -o '{{[a-z_0-9]*}}' docs/results.template.md | tr -d '{}'); do
+  kept_or "$table" "(not run)"
+done
 
 # docs/results.md = docs/results.template.md with each {{name}} replaced by OUT/tables/name.md
 # (and {{imprint_check}} by the imprint-check JSON files named in IMPRINT, if any).
-.venv/bin/python - "$OUT/tables" ${IMPRINT:-} <<'PY'
+.venv/bin/python - "$OUT/tables" $imprint <<'PY'
 import json, re, sys
 from pathlib import Path
 from amp_ros.atomic_write import atomic_write

@@ -17,7 +17,16 @@ from amp_ros.datasets import load_davis, load_fbms, read_split
 from amp_ros.datasets.results import sequence_result_path
 from amp_ros.errors import InputError
 from amp_ros.eval_cli import main
-from amp_ros.evaluation import Stats, score_sequence, scored_positions, summarise
+from amp_ros.evaluation import (
+    RegionScores,
+    Stats,
+    build_metrics,
+    pool_runs,
+    score_sequence,
+    scored_positions,
+    summarise,
+)
+from amp_ros.evaluation.report import write_metrics_json
 from amp_ros.evaluation.scoring import SequenceScores, evaluate_results
 
 H, W = 24, 32
@@ -146,6 +155,57 @@ def test_summarise_means_over_sequences() -> None:
     with pytest.raises(InputError, match="at least one"):
         summarise({})
 
+
+
+def _seq(j: Stats, f: Stats) -> SequenceScores:
+    return SequenceScores(J=j, F=f, J_per_frame=(j.mean,), F_per_frame=(f.mean,), frame_indices=(1,))
+
+
+def _fold(**sequences: tuple[Stats, Stats]) -> dict:
+    """A metrics.json dict of one fold: its sequences' scores and their summary."""
+    scores = {name: _seq(j, f) for name, (j, f) in sequences.items()}
+    return build_metrics("davis", scores, summarise(scores), fps=2.0)
+
+
+def test_scores_read_back_from_metrics_json_are_the_same() -> None:
+    scores = SequenceScores(J=Stats(0.5, 1.0, 0.25), F=Stats(0.75, 0.5, 0.0), J_per_frame=(0.5, 0.5),
+                            F_per_frame=(1.0, 0.5), frame_indices=(1, 2),
+                            region=RegionScores(0.5, 1.0, 2 / 3), precision_per_frame=(0.5, 0.5),
+                            recall_per_frame=(1.0, 1.0))
+    assert SequenceScores.from_dict(json.loads(json.dumps(scores.to_dict()))) == scores
+
+
+def test_pooled_folds_are_the_means_over_all_their_sequences() -> None:
+    # Fold a: two sequences (J 0.25, 0.75); fold b: one (J 1.0). Pooled J = (0.25+0.75+1)/3 = 2/3,
+    # not the mean of the folds' means (0.5 and 1.0 → 0.75): every sequence weighs the same.
+    a = _fold(s1=(Stats(0.25, 0.0, 0.5), Stats(0.5, 1.0, 0.0)),
+              s2=(Stats(0.75, 1.0, 0.0), Stats(0.5, 0.0, 0.0)))
+    b = _fold(s3=(Stats(1.0, 1.0, 0.25), Stats(0.25, 1.0, 0.0)))
+    pooled = pool_runs({"a": a, "b": b})
+    assert set(pooled["sequences"]) == {"s1", "s2", "s3"}
+    assert pooled["global"]["J"] == pytest.approx({"mean": 2 / 3, "recall": 2 / 3, "decay": 0.25})
+    assert pooled["global"]["F"]["mean"] == pytest.approx((0.5 + 0.5 + 0.25) / 3)
+    assert pooled["global"]["JF"] == pytest.approx((2 / 3 + 1.25 / 3) / 2)
+    assert pooled["global"]["sequences"] == 3
+    assert pooled["config"] == {"pooled": ["a", "b"]} and pooled["fps"] is None
+    with pytest.raises(InputError, match="'s3' is in more than one pooled run"):
+        pool_runs({"a": a, "b": b, "again": b})
+
+
+def test_compare_pools_folds_and_states_their_spread(tmp_path: Path) -> None:
+    # Fold means 0.5 and 1.0: mean 0.75, sample standard deviation |1.0 - 0.5| / sqrt(2) = 0.354.
+    folds = {"a": _fold(s1=(Stats(0.5, 1.0, 0.0), Stats(0.5, 1.0, 0.0))),
+             "b": _fold(s2=(Stats(1.0, 1.0, 0.0), Stats(1.0, 1.0, 0.0)))}
+    for label, metrics in folds.items():
+        write_metrics_json(tmp_path / label, metrics)
+    table = tmp_path / "table.md"
+    assert main(["compare", f"fold a={tmp_path / 'a'}", f"fold b={tmp_path / 'b'}", "--pooled", "both",
+                 "--out", str(table)]) == 0
+    text = table.read_text()
+    assert "| both | 0.750 | 0.750 | 1.000 | 0.000 | 0.750 | 1.000 | 0.000 | – |" in text
+    assert ("J mean of the 2 runs: mean 0.750, lowest 0.500 (fold a), highest 1.000 (fold b), "
+            "standard deviation 0.354.") in text
+    assert main(["compare", f"a={tmp_path / 'a'}", f"b={tmp_path / 'a'}", "--pooled", "both"]) == 1
 
 # --- dataset readers ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,3 +211,13 @@ def render_comparison(runs: Mapping[str, Mapping[str, Any]], sources: Mapping[st
         chosen = {k: v for k, v in (runs[label].get("config") or {}).items() if k != "pipeline"}
         lines.append(f"- {label}: `{sources[label]}` (config: `{json.dumps(chosen)}`)")
     return "\n".join(lines) + "\n"
+
+
+def render_spread(runs: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line on how far several runs' J means lie apart (the folds of a cross-validation):
+    their mean, lowest, highest and sample standard deviation."""
+    j = {label: float(metrics["global"]["J"]["mean"]) for label, metrics in runs.items()}
+    low, high = min(j, key=j.__getitem__), max(j, key=j.__getitem__)
+    spread = f", standard deviation {statistics.stdev(j.values()):.3f}" if len(j) > 1 else ""
+    return (f"J mean of the {len(j)} runs: mean {statistics.fmean(j.values()):.3f}, lowest "
+            f"{j[low]:.3f} ({low}), highest {j[high]:.3f} ({high}){spread}.\n")

@@ -75,6 +75,23 @@ class SequenceScores:
             out["recall_per_frame"] = list(self.recall_per_frame)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SequenceScores:
+        """The inverse of :meth:`to_dict`: one sequence's scores read back from a metrics.json."""
+        region = data.get("region")
+        if region is not None:
+            region = RegionScores(region["precision"], region["recall"], region["F"])
+        return cls(
+            J=Stats(**data["J"]),
+            F=Stats(**data["F"]),
+            J_per_frame=tuple(data["J_per_frame"]),
+            F_per_frame=tuple(data["F_per_frame"]),
+            frame_indices=tuple(data["frame_indices"]),
+            region=region,
+            precision_per_frame=tuple(data.get("precision_per_frame", ())),
+            recall_per_frame=tuple(data.get("recall_per_frame", ())),
+        )
+
 
 @dataclass(frozen=True)
 class GlobalScores:
@@ -223,6 +240,20 @@ def summarise(per_sequence: Mapping[str, SequenceScores]) -> GlobalScores:
         sequences=len(scores),
         region=region,
     )
+
+
+def pool_runs(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One metrics dict over every sequence of several runs' metrics (the folds of a
+    cross-validation, each scored on its own held-out sequences), summarised like one dataset.
+    A sequence in two runs is an :class:`InputError`: pooling would count it twice."""
+    per_sequence: dict[str, SequenceScores] = {}
+    for label, metrics in runs.items():
+        for name, data in metrics["sequences"].items():
+            if name in per_sequence:
+                raise InputError(f"sequence {name!r} is in more than one pooled run ({label!r} among them)")
+            per_sequence[name] = SequenceScores.from_dict(data)
+    dataset = ", ".join(sorted({str(metrics.get("dataset")) for metrics in runs.values()}))
+    return build_metrics(dataset, per_sequence, summarise(per_sequence), config={"pooled": list(runs)})
 
 
 def check_results(sequences: Sequence[VideoSequence], results_dir: str | Path) -> None:
