@@ -244,6 +244,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         label, sep, folder = spec.rpartition("=")  # labels may contain "=", folders not
         if not sep:
             raise InputError(f"expected LABEL=DIR, got {spec!r}")
+        if label in runs:
+            raise InputError(f"label {label!r} is given twice")
         path = Path(folder) / "metrics.json"
         runs[label] = json.loads(path.read_text())
         sources[label] = str(path)
@@ -253,7 +255,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             raise InputError(f"--pooled {args.pooled!r} is already a run's label")
         spread = "\n" + render_spread(runs)
         runs[args.pooled] = pool_runs(runs)
-        sources[args.pooled] = "every sequence of the runs above"
+        sources[args.pooled] = "pooled: the runs above"
     text = render_comparison(runs, sources) + spread
     if args.out is None:
         print(text, end="")

@@ -24,14 +24,21 @@ FOLD1_SEQUENCES=${FOLD1_SEQUENCES:-bmx-bumps,drift-turn,horsejump-low,motocross-
 # "cross_validation": every fold on its own six, and all their sequences pooled).
 FOLDS=${FOLDS:-}
 # TABLES: compute only these tables (names of the template's {{placeholders}}, separated by
-# spaces); every other one keeps its earlier table (kept_or below). Empty: all of them.
+# spaces); every other one keeps the committed docs/results.md's (kept_or below). A recipes or
+# trunk table is computed with its other fold's. Empty: all of them.
 TABLES=${TABLES:-}
 export DAVIS OUT
 mkdir -p "$OUT"
 
 want() { [ -z "$TABLES" ] || [[ " $TABLES " == *" $1 "* ]]; }  # want TABLE: compute it?
 for table in $TABLES; do
-  grep -q "{{$table}}" docs/results.template.md || { echo "TABLES: no {{$table}} in docs/results.template.md" >&2; exit 2; }
+  grep -qF "{{$table}}" docs/results.template.md || { echo "TABLES: no {{$table}} in docs/results.template.md" >&2; exit 2; }
+  case $table in  # a table named in TABLES needs its checkpoints
+    folds|settings_fold_1|input_settings_fold_1) needs=FOLD1 ;;
+    cross_validation) needs=FOLDS ;; episodic) needs=EPISODIC ;; imprint_check) needs=IMPRINT ;;
+    recipes_*) needs=RECIPES ;; trunk_*) needs=TRUNK ;; *) needs= ;;
+  esac
+  [ -z "$needs" ] || [ -n "${!needs:-}" ] || { echo "TABLES: $table needs $needs" >&2; exit 2; }
 done
 queue=() queued=" "
 run() {  # run LABEL SEQUENCES [amp-eval davis options...]: queued unless finished or queued
@@ -95,11 +102,10 @@ queue_settings() {  # queue_settings PREFIX SEQUENCES [options for every row...]
     run "$prefix-${entry%%|*}" "$sequences" "$@" ${entry#*|}
   done
 }
-settings_tables="settings_fold_a settings_fold_1 input_settings_fold_a input_settings_fold_1"
-settings_wanted() { local t; for t in $settings_tables; do want "$t" && return; done; return 1; }
-! settings_wanted || queue_settings "$first" "$SEQUENCES" --checkpoint "$first"
+! want settings_fold_a && ! want input_settings_fold_a || queue_settings "$first" "$SEQUENCES" --checkpoint "$first"
 if [ -n "$FOLD1" ]; then
-  ! settings_wanted || queue_settings fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
+  ! want settings_fold_1 && ! want input_settings_fold_1 ||
+    queue_settings fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
   ! want folds && ! want cross_validation || run fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
   ! want folds || run fold1-teach-1shot "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side" --teach-first-frame
 fi
@@ -109,10 +115,17 @@ if [ -n "$FOLDS" ] && want cross_validation; then
   run "$first" "$SEQUENCES" --checkpoint "$first"
   fold_runs+=("fold A ($first)=$OUT/$first")
   [ -z "$FOLD1" ] || fold_runs+=("fold 1=$OUT/fold1")
-  IFS=';' read -ra entries <<< "$FOLDS"
-  for entry in "${entries[@]}"; do
+  names=" A 1 "
+  IFS=';' read -ra fold_entries <<< "$FOLDS"
+  for entry in "${fold_entries[@]}"; do
     [ -n "$entry" ] || continue
     IFS='|' read -r name checkpoint sequences <<< "$entry"
+    if ! [[ $name =~ ^[A-Za-z0-9-]+$ ]] || [[ $names == *" $name "* ]] || [ -z "$checkpoint" ] ||
+       [ -z "$sequences" ]; then
+      echo "FOLDS: expected NAME|CHECKPOINT|SEQUENCES with a new NAME (not A, 1 or a repeat), got '$entry'" >&2
+      exit 2
+    fi
+    names+="$name "
     run "fold$name" "$sequences" --checkpoint "$checkpoint" --max-side "$side"
     fold_runs+=("fold $name=$OUT/fold$name")
   done
@@ -194,11 +207,12 @@ if [ ${#fold_runs[@]} -gt 0 ]; then
       --out "$OUT/tables/cross_validation.md"
 fi
 # Sections whose checkpoints are not given keep the tables of an earlier run (kept_or TABLE
-# MESSAGE): OUT's where it has them, like the cached evaluations above, else the committed
+# MESSAGE): OUT's where it has them (not for a table TABLES leaves out), like the cached
+# evaluations above, else the committed
 # docs/results.md's, cut out between the lines that surround {{TABLE}} in the template; MESSAGE
 # where neither has one.
 kept_or() {
-  [ -f "$OUT/tables/$1.md" ] && return
+  ! want "$1" || [ ! -f "$OUT/tables/$1.md" ] || return 0
   .venv/bin/python - "$1" "$2" "$OUT/tables/$1.md" <<'PY'
 import sys
 from pathlib import Path
@@ -240,9 +254,9 @@ fi
 imprint=; ! want imprint_check || imprint=${IMPRINT:-}
 [ -n "$imprint" ] || kept_or imprint_check "(not run)"
 kept_or cross_validation "(not run: set FOLDS to more folds' checkpoints)"
-# Tables left out by TABLES keep their earlier ones too.
+# Tables left out by TABLES keep the committed ones too.
 for table in $(grep -o '{{[a-z_0-9]*}}' docs/results.template.md | tr -d '{}'); do
-  kept_or "$table" "(not run)"
+  want "$table" || kept_or "$table" "(not run)"
 done
 
 # docs/results.md = docs/results.template.md with each {{name}} replaced by OUT/tables/name.md

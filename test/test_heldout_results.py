@@ -11,34 +11,51 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "heldout_results.sh"
 FOLDS = "2|runs/f2/best|boat,swing;3|runs/f3/best|lucia,train"
+FOLD_A = "bus,car-turn,dance-jump,hike,mallard-fly,stroller"
 
 pytestmark = pytest.mark.skipif(not (REPO / ".venv" / "bin" / "python").is_file(),
                                 reason="the script runs .venv/bin/python: make venv first")
 
 
 def _dry(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """The script's queue for these variables (none inherited from the caller's shell)."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in {"MODELS", "ABLATE", "SEQUENCES", "FOLD1", "FOLDS", "TABLES", "RECIPES",
+                         "TRUNK", "EPISODIC", "IMPRINT"}}
     return subprocess.run([str(SCRIPT)], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "DRY": "1", "OUT": str(tmp_path / "out"), **env})
+                          env={**base, "DRY": "1", "OUT": str(tmp_path / "out"), "MODELS": "wrn",
+                               "ABLATE": "wrn", **env})
 
 
 def test_one_table_queues_only_its_evaluations(tmp_path: Path) -> None:
-    done = _dry(tmp_path, TABLES="cross_validation", FOLDS=FOLDS, FOLD1="")
+    # Every fold at the default (ABLATE) model's processing size: wrn's 256 px.
+    done = _dry(tmp_path, TABLES="cross_validation", FOLDS=FOLDS, FOLD1="runs/f1/best")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
-        "u2netp bus,car-turn,dance-jump,hike,mallard-fly,stroller --checkpoint u2netp",
-        "fold2 boat,swing --checkpoint runs/f2/best --max-side 320",
-        "fold3 lucia,train --checkpoint runs/f3/best --max-side 320",
+    assert sorted(done.stdout.splitlines()) == [
+        "fold1 bmx-bumps,drift-turn,horsejump-low,motocross-bumps,rollerblade,tennis "
+        "--checkpoint runs/f1/best --max-side 256",
+        "fold2 boat,swing --checkpoint runs/f2/best --max-side 256",
+        "fold3 lucia,train --checkpoint runs/f3/best --max-side 256",
+        f"wrn {FOLD_A} --checkpoint wrn",
     ]
 
 
 def test_an_evaluation_already_done_is_not_queued_again(tmp_path: Path) -> None:
     (tmp_path / "out" / "fold2").mkdir(parents=True)
     (tmp_path / "out" / "fold2" / "metrics.json").write_text("{}")
-    done = _dry(tmp_path, TABLES="cross_validation", FOLDS=FOLDS, FOLD1="")
-    assert [line.split()[0] for line in done.stdout.splitlines()] == ["u2netp", "fold3"]
+    done = _dry(tmp_path, TABLES="cross_validation", FOLDS=FOLDS)
+    assert sorted(line.split()[0] for line in done.stdout.splitlines()) == ["fold3", "wrn"]
 
 
-def test_a_table_the_template_lacks_is_an_error(tmp_path: Path) -> None:
-    done = _dry(tmp_path, TABLES="cross_validation folds_typo")
-    assert done.returncode == 2
-    assert "no {{folds_typo}} in docs/results.template.md" in done.stderr
+@pytest.mark.parametrize(("env", "message"), [
+    ({"TABLES": "teach folds_typo"}, "no {{folds_typo}} in docs/results.template.md"),
+    ({"TABLES": "fold."}, "no {{fold.}} in docs/results.template.md"),
+    ({"TABLES": "cross_validation"}, "cross_validation needs FOLDS"),
+    ({"TABLES": "folds"}, "folds needs FOLD1"),
+    ({"FOLDS": "2|runs/f2/best"}, "expected NAME|CHECKPOINT|SEQUENCES"),
+    ({"FOLDS": "1|runs/f/best|boat", "FOLD1": "runs/f1/best"}, "not A, 1 or a repeat"),
+    ({"FOLDS": FOLDS + ";2|runs/g/best|kite-walk"}, "not A, 1 or a repeat"),
+])
+def test_a_table_or_fold_it_cannot_compute_is_an_error(tmp_path: Path, env: dict, message: str) -> None:
+    done = _dry(tmp_path, **env)
+    assert done.returncode == 2 and message in done.stderr, done.stderr

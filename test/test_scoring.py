@@ -156,7 +156,6 @@ def test_summarise_means_over_sequences() -> None:
         summarise({})
 
 
-
 def _seq(j: Stats, f: Stats) -> SequenceScores:
     return SequenceScores(J=j, F=f, J_per_frame=(j.mean,), F_per_frame=(f.mean,), frame_indices=(1,))
 
@@ -206,6 +205,8 @@ def test_compare_pools_folds_and_states_their_spread(tmp_path: Path) -> None:
     assert ("J mean of the 2 runs: mean 0.750, lowest 0.500 (fold a), highest 1.000 (fold b), "
             "standard deviation 0.354.") in text
     assert main(["compare", f"a={tmp_path / 'a'}", f"b={tmp_path / 'a'}", "--pooled", "both"]) == 1
+    assert main(["compare", f"a={tmp_path / 'a'}", f"a={tmp_path / 'b'}"]) == 1
+
 
 # --- dataset readers ----------------------------------------------------------------------------
 

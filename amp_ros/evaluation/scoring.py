@@ -243,9 +243,8 @@ def summarise(per_sequence: Mapping[str, SequenceScores]) -> GlobalScores:
 
 
 def pool_runs(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """One metrics dict over every sequence of several runs' metrics (the folds of a
-    cross-validation, each scored on its own held-out sequences), summarised like one dataset.
-    A sequence in two runs is an :class:`InputError`: pooling would count it twice."""
+    """One metrics dict over every sequence of several runs (the folds of a cross-validation),
+    summarised like one dataset; a sequence in two runs is an InputError (counted twice)."""
     per_sequence: dict[str, SequenceScores] = {}
     for label, metrics in runs.items():
         for name, data in metrics["sequences"].items():
