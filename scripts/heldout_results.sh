@@ -53,8 +53,9 @@ for model in $MODELS; do
   main_runs+=("$model=$OUT/$model")
 done
 first=${ABLATE:-$(.venv/bin/python -c "from amp_ros.models import default_model_name; print(default_model_name())")}
+# The default model on fold A: a row of the ablation, folds and cross-validation tables.
+! want ablation && ! want folds && ! want cross_validation || run "$first" "$SEQUENCES" --checkpoint "$first"
 if want ablation; then
-  run "$first" "$SEQUENCES" --checkpoint "$first"
   run "$first-no-adapt" "$SEQUENCES" --checkpoint "$first" --no-adapt
   run "$first-no-crf" "$SEQUENCES" --checkpoint "$first" --no-crf
   run "$first-trunk-level-only" "$SEQUENCES" --checkpoint "$first" --levels 2
@@ -112,7 +113,6 @@ fi
 # The cross-validation over every fold given: fold A (the default model), fold 1 and FOLDS.
 fold_runs=()
 if [ -n "$FOLDS" ] && want cross_validation; then
-  run "$first" "$SEQUENCES" --checkpoint "$first"
   fold_runs+=("fold A ($first)=$OUT/$first")
   [ -z "$FOLD1" ] || fold_runs+=("fold 1=$OUT/fold1")
   names=" A 1 "
@@ -131,7 +131,6 @@ if [ -n "$FOLDS" ] && want cross_validation; then
   done
 fi
 # Teaching: the semi-supervised protocol (a class taught from the first frames' ground truth).
-! want folds || run "$first" "$SEQUENCES" --checkpoint "$first"
 if want teach || want folds; then
   run "$first-teach-1shot" "$SEQUENCES" --checkpoint "$first" --teach-first-frame
 fi
