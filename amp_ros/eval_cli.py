@@ -225,7 +225,12 @@ def _add_compare_command(subparsers: argparse._SubParsersAction) -> None:
         "compare", help="tabulate several evaluation folders as markdown",
         description="Render LABEL=OUT_DIR runs (each with metrics.json) as markdown tables.",
     )
-    parser.add_argument("runs", nargs="+", help="LABEL=DIR, DIR holding metrics.json")
+    parser.add_argument(
+        "runs", nargs="+",
+        help="LABEL=DIR, DIR holding metrics.json; LABEL=DIR,DIR,… pools several folders into "
+             "one row (one setting over the folds of a cross-validation) and adds a table of "
+             "each folder's J mean",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
     parser.add_argument(
         "--pooled", metavar="LABEL", default=None,
@@ -237,18 +242,25 @@ def _add_compare_command(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_compare(args: argparse.Namespace) -> int:
     """Handler of `compare`."""
-    from amp_ros.evaluation.report import render_comparison, render_spread
+    from amp_ros.evaluation.report import render_comparison, render_fold_means, render_spread
 
-    runs, sources = {}, {}
+    runs, sources, folds = {}, {}, {}
     for spec in args.runs:
-        label, sep, folder = spec.rpartition("=")  # labels may contain "=", folders not
-        if not sep:
-            raise InputError(f"expected LABEL=DIR, got {spec!r}")
+        label, sep, folders = spec.rpartition("=")  # labels may contain "=", folders not
+        if not sep or not all(folders.split(",")):
+            raise InputError(f"expected LABEL=DIR or LABEL=DIR,DIR,…, got {spec!r}")
         if label in runs:
             raise InputError(f"label {label!r} is given twice")
-        path = Path(folder) / "metrics.json"
-        runs[label] = json.loads(path.read_text())
-        sources[label] = str(path)
+        paths = [Path(folder) / "metrics.json" for folder in folders.split(",")]
+        loaded = {path.parent.name: json.loads(path.read_text()) for path in paths}
+        if len(loaded) != len(paths):
+            raise InputError(f"{label!r}: two of its folders have the same name")
+        if len(paths) == 1:
+            runs[label] = loaded[paths[0].parent.name]
+        else:
+            folds[label] = loaded
+            runs[label] = pool_runs(loaded)
+        sources[label] = " + ".join(str(path) for path in paths)
     spread = ""
     if args.pooled is not None:
         if args.pooled in runs:
@@ -257,6 +269,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         runs[args.pooled] = pool_runs(runs)
         sources[args.pooled] = "pooled: the runs above"
     text = render_comparison(runs, sources) + spread
+    if folds:
+        text += "\n" + render_fold_means(folds)
     if args.out is None:
         print(text, end="")
     else:

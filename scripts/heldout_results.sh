@@ -35,7 +35,7 @@ for table in $TABLES; do
   grep -qF "{{$table}}" docs/results.template.md || { echo "TABLES: no {{$table}} in docs/results.template.md" >&2; exit 2; }
   case $table in  # a table named in TABLES needs its checkpoints
     folds|settings_fold_1|input_settings_fold_1) needs=FOLD1 ;;
-    cross_validation) needs=FOLDS ;; episodic) needs=EPISODIC ;; imprint_check) needs=IMPRINT ;;
+    cross_validation|settings_cross_validation) needs=FOLDS ;; episodic) needs=EPISODIC ;; imprint_check) needs=IMPRINT ;;
     recipes_*) needs=RECIPES ;; trunk_*) needs=TRUNK ;; *) needs= ;;
   esac
   [ -z "$needs" ] || [ -n "${!needs:-}" ] || { echo "TABLES: $table needs $needs" >&2; exit 2; }
@@ -53,8 +53,9 @@ for model in $MODELS; do
   main_runs+=("$model=$OUT/$model")
 done
 first=${ABLATE:-$(.venv/bin/python -c "from amp_ros.models import default_model_name; print(default_model_name())")}
-# The default model on fold A: a row of the ablation, folds and cross-validation tables.
-! want ablation && ! want folds && ! want cross_validation || run "$first" "$SEQUENCES" --checkpoint "$first"
+# The default model on fold A: a row of the ablation, folds and both cross-validation tables.
+! want ablation && ! want folds && ! want cross_validation && ! want settings_cross_validation ||
+  run "$first" "$SEQUENCES" --checkpoint "$first"
 if want ablation; then
   run "$first-no-adapt" "$SEQUENCES" --checkpoint "$first" --no-adapt
   run "$first-no-crf" "$SEQUENCES" --checkpoint "$first" --no-crf
@@ -107,14 +108,18 @@ queue_settings() {  # queue_settings PREFIX SEQUENCES [options for every row...]
 if [ -n "$FOLD1" ]; then
   ! want settings_fold_1 && ! want input_settings_fold_1 ||
     queue_settings fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
-  ! want folds && ! want cross_validation || run fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
+  ! want folds && ! want cross_validation && ! want settings_cross_validation ||
+    run fold1 "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side"
   ! want folds || run fold1-teach-1shot "$FOLD1_SEQUENCES" --checkpoint "$FOLD1" --max-side "$side" --teach-first-frame
 fi
-# The cross-validation over every fold given: fold A (the default model), fold 1 and FOLDS.
-fold_runs=()
-if [ -n "$FOLDS" ] && want cross_validation; then
-  fold_runs+=("fold A ($first)=$OUT/$first")
-  [ -z "$FOLD1" ] || fold_runs+=("fold 1=$OUT/fold1")
+# The cross-validation over every fold given: fold A (the default model), fold 1 and FOLDS;
+# cv_prefixes holds each fold's run label, in that order (its settings rows add a suffix).
+fold_runs=() cv_prefixes=()
+declare -A fold_sequences=([$first]=$SEQUENCES [fold1]=$FOLD1_SEQUENCES) \
+    fold_options=([$first]="--checkpoint $first" [fold1]="--checkpoint $FOLD1 --max-side $side")
+if [ -n "$FOLDS" ] && { want cross_validation || want settings_cross_validation; }; then
+  fold_runs+=("fold A ($first)=$OUT/$first") cv_prefixes+=("$first")
+  [ -z "$FOLD1" ] || fold_runs+=("fold 1=$OUT/fold1") cv_prefixes+=(fold1)
   names=" A 1 "
   IFS=';' read -ra fold_entries <<< "$FOLDS"
   for entry in "${fold_entries[@]}"; do
@@ -127,7 +132,27 @@ if [ -n "$FOLDS" ] && want cross_validation; then
     fi
     names+="$name "
     run "fold$name" "$sequences" --checkpoint "$checkpoint" --max-side "$side"
-    fold_runs+=("fold $name=$OUT/fold$name")
+    fold_runs+=("fold $name=$OUT/fold$name") cv_prefixes+=("fold$name")
+    fold_sequences[fold$name]=$sequences fold_options[fold$name]="--checkpoint $checkpoint --max-side $side"
+  done
+fi
+# The run-time settings that matter most, each over every fold (table settings_cross_validation:
+# one pooled row per setting): "LABEL|SUFFIX|amp-eval options" entries, the suffix the one the
+# ablation and SETTINGS give the same run on fold A and fold 1.
+CV_SETTINGS=("α=0 (no self-adaptation)|no-adapt|--no-adapt" "no propagation|no-propagation|--set propagation=0"
+             "propagation 0.3|propagation-0.3|--set propagation=0.3" "no CRF|no-crf|--no-crf")
+cv_rows=()
+if [ ${#cv_prefixes[@]} -gt 0 ] && want settings_cross_validation; then
+  folders=$(printf "$OUT/%s," "${cv_prefixes[@]}")
+  cv_rows+=("default (propagation 0.2, α 0.001, CRF)=${folders%,}")
+  for entry in "${CV_SETTINGS[@]}"; do
+    IFS='|' read -r label suffix options <<< "$entry"
+    for prefix in "${cv_prefixes[@]}"; do
+      # shellcheck disable=SC2086  # the options are words
+      run "$prefix-$suffix" "${fold_sequences[$prefix]}" ${fold_options[$prefix]} $options
+    done
+    folders=$(printf "$OUT/%s-$suffix," "${cv_prefixes[@]}")
+    cv_rows+=("$label=${folders%,}")
   done
 fi
 # Teaching: the semi-supervised protocol (a class taught from the first frames' ground truth).
@@ -201,7 +226,7 @@ if [ -n "$FOLD1" ] && want folds; then
       "fold A, 1 shot=$OUT/$first-teach-1shot" "fold 1, 1 shot=$OUT/fold1-teach-1shot" \
       --out "$OUT/tables/folds.md"
 fi
-if [ ${#fold_runs[@]} -gt 0 ]; then
+if [ ${#fold_runs[@]} -gt 0 ] && want cross_validation; then
   "${EVAL[@]}" compare "${fold_runs[@]}" --pooled "all ${#fold_runs[@]} folds" \
       --out "$OUT/tables/cross_validation.md"
 fi
@@ -252,7 +277,11 @@ fi
 
 imprint=; ! want imprint_check || imprint=${IMPRINT:-}
 [ -n "$imprint" ] || kept_or imprint_check "(not run)"
+if [ ${#cv_rows[@]} -gt 0 ]; then
+  "${EVAL[@]}" compare "${cv_rows[@]}" --out "$OUT/tables/settings_cross_validation.md"
+fi
 kept_or cross_validation "(not run: set FOLDS to more folds' checkpoints)"
+kept_or settings_cross_validation "(not run: set FOLDS to more folds' checkpoints)"
 # Tables left out by TABLES keep the committed ones too.
 for table in $(grep -o '{{[a-z_0-9]*}}' docs/results.template.md | tr -d '{}'); do
   want "$table" || kept_or "$table" "(not run)"

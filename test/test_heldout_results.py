@@ -40,6 +40,22 @@ def test_one_table_queues_only_its_evaluations(tmp_path: Path) -> None:
     ]
 
 
+def test_the_settings_table_runs_each_setting_on_every_fold(tmp_path: Path) -> None:
+    # Fold A, fold 1 and FOLDS, each: as shipped, α = 0, no propagation, propagation 0.3, no CRF.
+    done = _dry(tmp_path, TABLES="settings_cross_validation", FOLDS=FOLDS, FOLD1="runs/f1/best")
+    assert done.returncode == 0, done.stderr
+    fold1 = "bmx-bumps,drift-turn,horsejump-low,motocross-bumps,rollerblade,tennis"
+    folds = [("wrn", FOLD_A, "--checkpoint wrn"),
+             ("fold1", fold1, "--checkpoint runs/f1/best --max-side 256"),
+             ("fold2", "boat,swing", "--checkpoint runs/f2/best --max-side 256"),
+             ("fold3", "lucia,train", "--checkpoint runs/f3/best --max-side 256")]
+    settings = [("", ""), ("-no-adapt", " --no-adapt"), ("-no-propagation", " --set propagation=0"),
+                ("-propagation-0.3", " --set propagation=0.3"), ("-no-crf", " --no-crf")]
+    assert sorted(done.stdout.splitlines()) == sorted(
+        f"{prefix}{suffix} {sequences} {options}{extra}"
+        for prefix, sequences, options in folds for suffix, extra in settings)
+
+
 def test_an_evaluation_already_done_is_not_queued_again(tmp_path: Path) -> None:
     (tmp_path / "out" / "fold2").mkdir(parents=True)
     (tmp_path / "out" / "fold2" / "metrics.json").write_text("{}")
@@ -52,6 +68,7 @@ def test_an_evaluation_already_done_is_not_queued_again(tmp_path: Path) -> None:
     ({"TABLES": "fold."}, "no {{fold.}} in docs/results.template.md"),
     ({"TABLES": "cross_validation"}, "cross_validation needs FOLDS"),
     ({"TABLES": "folds"}, "folds needs FOLD1"),
+    ({"TABLES": "settings_cross_validation"}, "settings_cross_validation needs FOLDS"),
     ({"FOLDS": "2|runs/f2/best"}, "expected NAME|CHECKPOINT|SEQUENCES"),
     ({"FOLDS": "1|runs/f/best|boat", "FOLD1": "runs/f1/best"}, "not A, 1 or a repeat"),
     ({"FOLDS": FOLDS + ";2|runs/g/best|kite-walk"}, "not A, 1 or a repeat"),

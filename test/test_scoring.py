@@ -208,6 +208,31 @@ def test_compare_pools_folds_and_states_their_spread(tmp_path: Path) -> None:
     assert main(["compare", f"a={tmp_path / 'a'}", f"a={tmp_path / 'b'}"]) == 1
 
 
+def test_compare_pools_each_rows_folders_and_tabulates_their_j(tmp_path: Path) -> None:
+    # Row "as is": fold a J 0.5 (s1), fold b J 1.0 (s2) → pooled J 0.75; row "changed": 0.25 and
+    # 0.5 → pooled 0.375. The second table gives each folder's J under the first row's names.
+    metrics = {"a": _fold(s1=(Stats(0.5, 1.0, 0.0), Stats(0.5, 1.0, 0.0))),
+               "b": _fold(s2=(Stats(1.0, 1.0, 0.0), Stats(1.0, 1.0, 0.0))),
+               "a-changed": _fold(s1=(Stats(0.25, 0.0, 0.0), Stats(0.5, 1.0, 0.0))),
+               "b-changed": _fold(s2=(Stats(0.5, 1.0, 0.0), Stats(1.0, 1.0, 0.0)))}
+    for label, data in metrics.items():
+        write_metrics_json(tmp_path / label, data)
+    table = tmp_path / "table.md"
+    assert main(["compare", f"as is={tmp_path / 'a'},{tmp_path / 'b'}",
+                 f"changed={tmp_path / 'a-changed'},{tmp_path / 'b-changed'}", "--out", str(table)]) == 0
+    text = table.read_text()
+    assert "| as is | 0.750 | 0.750 | 1.000 | 0.000 | 0.750 | 1.000 | 0.000 | – |" in text
+    assert "| changed | 0.562 | 0.375 | 0.500 | 0.000 | 0.750 | 1.000 | 0.000 | – |" in text
+    assert ("| run | a | b |\n| --- | ---: | ---: |\n| as is | 0.500 | 1.000 |\n"
+            "| changed | 0.250 | 0.500 |") in text
+    assert f"`{tmp_path / 'a' / 'metrics.json'} + {tmp_path / 'b' / 'metrics.json'}`" in text
+    # Rows pooling different numbers of folders, an empty folder name, a folder named twice.
+    assert main(["compare", f"x={tmp_path / 'a'},{tmp_path / 'b'}", f"y={tmp_path / 'a'},{tmp_path / 'b'},"
+                 f"{tmp_path / 'a-changed'}"]) == 1
+    assert main(["compare", f"x={tmp_path / 'a'},"]) == 1
+    assert main(["compare", f"x={tmp_path / 'a'},{tmp_path / 'a'}"]) == 1
+
+
 # --- dataset readers ----------------------------------------------------------------------------
 
 

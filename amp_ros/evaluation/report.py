@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amp_ros.atomic_write import atomic_path, atomic_write
+from amp_ros.errors import InputError
 
 if TYPE_CHECKING:
     from amp_ros.evaluation.scoring import GlobalScores, SequenceScores
@@ -221,3 +222,17 @@ def render_spread(runs: Mapping[str, Mapping[str, Any]]) -> str:
     spread = f", standard deviation {statistics.stdev(j.values()):.3f}" if len(j) > 1 else ""
     return (f"J mean of the {len(j)} runs: mean {statistics.fmean(j.values()):.3f}, lowest "
             f"{j[low]:.3f} ({low}), highest {j[high]:.3f} ({high}){spread}.\n")
+
+
+def render_fold_means(folds: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """A table of each pooled row's folders' J means (label → folder name → metrics), so that a
+    pooled difference can be checked fold by fold; the header names the first row's folders."""
+    widths = {len(runs) for runs in folds.values()}
+    if len(widths) != 1:
+        raise InputError(f"pooled rows pool different numbers of folders: {sorted(widths)}")
+    header = list(next(iter(folds.values())))
+    lines = ["J mean of each pooled folder (columns in the order given, headed by the first "
+             "row's folders):", "", _row(["run", *header]), _row(["---"] + ["---:"] * len(header))]
+    for label, runs in folds.items():
+        lines.append(_row([label, *(f"{m['global']['J']['mean']:.3f}" for m in runs.values())]))
+    return "\n".join(lines) + "\n"
