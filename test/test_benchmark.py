@@ -2,7 +2,8 @@
 
 Nothing here asserts speed: only that the tool runs on a few tiny frames of the demo clip and
 writes JSON with the expected keys and plausible values. The ``--via ros`` case starts the real
-node over real DDS (domain 87, unique to this module) with reliable input, so no frame is lost.
+node over real DDS (this run's domain "benchmark", ros_domains.py) with reliable input, so no frame
+is lost.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from ros_domains import domain
 
 from amp_ros import benchmark
 from amp_ros.benchmark import STAGES, BenchSettings, parse_size
 from amp_ros.ros.bench_ros import _stream_result
 from amp_ros.ros.dds_env import REPO
 
-DOMAIN = 87
+DOMAIN = domain("benchmark")
 SIZE = "64x48"
 COMMON = ["--size", SIZE]
 

@@ -22,12 +22,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from ros_domains import domain
 
 from amp_ros.ros.dds_env import dds_variables, dds_variables_applied
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-DOMAIN_ID = 120  # unique to this test module
+DOMAIN_ID = domain("colcon_build")
 BUILD_TIMEOUT = 900
 
 

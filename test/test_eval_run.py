@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from ros_domains import domain
 
 from amp_ros.eval_cli import main as offline_main
 from amp_ros.ros.eval_cli import main
@@ -61,7 +62,7 @@ def test_offline_and_ros_give_the_same_masks(
     davis_fixture: Path, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet"]
-    offline, ros = _offline_and_ros(common, tmp_path, monkeypatch, 77)
+    offline, ros = _offline_and_ros(common, tmp_path, monkeypatch, domain("eval_run_masks"))
     assert len(offline) == 10 and offline.keys() == ros.keys()
     for name, mask in offline.items():
         assert mask.shape == (48, 64)
@@ -150,7 +151,7 @@ def test_teach_first_frame_offline_and_ros_give_the_same_masks(
     teaching with the CRF is test_real_data.py's)."""
     common = ["--root", str(davis_fixture), "--checkpoint", str(tiny_checkpoint), "--quiet",
               "--no-plots", "--teach-first-frame", "--set", "taught_crf=false"]
-    offline, ros = _offline_and_ros(common, tmp_path, monkeypatch, 78)
+    offline, ros = _offline_and_ros(common, tmp_path, monkeypatch, domain("eval_run_teach"))
     assert len(offline) == 10 and offline.keys() == ros.keys()
     taught = [mask for name, mask in offline.items() if not name.endswith("00000.png")]
     assert all(0 < (mask > 0).mean() < 0.5 for mask in taught)  # the class, not nothing or all

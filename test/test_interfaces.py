@@ -10,6 +10,7 @@ import rclpy  # a hard dependency: missing ROS wheels must fail the suite, not s
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from ros_domains import domain
 from sensor_msgs.msg import Image
 
 # `make venv` builds amp_interfaces; a missing build fails here instead of skipping.
@@ -18,7 +19,7 @@ from amp_ros.ros.dds_env import dds_variables_applied
 from amp_ros.ros.messages import image_msg
 
 HEIGHT, WIDTH = 480, 854
-DOMAIN_ID = "58"  # unique to this test module
+DOMAIN_ID = str(domain("interfaces"))
 
 
 def _fields(msg_type: type) -> dict[str, str]:

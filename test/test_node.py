@@ -1,7 +1,7 @@
 """Integration tests of the ``amp_vos`` node: real rclpy, the node in a subprocess, clients here.
 
-Each node process runs on its own localhost-only ROS domain (71–75, unique to this module) with
-the shared-memory Fast DDS profile. One module-scoped node serves most tests; the given-flow
+Each node process runs on its own localhost-only ROS domain (ros_domains.py: node_*, one per
+node) with the shared-memory Fast DDS profile. One module-scoped node serves most tests; the given-flow
 (with an unwritable state_dir), restart, corrupt-state and slow-pipeline cases start their own.
 Waits are on conditions with deadlines; best-effort frames lost in transport are re-published.
 """
@@ -25,6 +25,7 @@ import rclpy  # noqa: F401  (a hard dependency: a broken install fails here, it 
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
 from rclpy.parameter import Parameter, parameter_value_to_python
+from ros_domains import domain
 from ros_harness import (
     REPO,
     NodeProcess,
@@ -49,8 +50,10 @@ from amp_ros.ros.node_config import PARAMETERS
 # profile at collection already (without it, 480×640 best-effort frames do not get through).
 apply_dds_variables()
 
-DOMAIN_COMMON, DOMAIN_FLOW, DOMAIN_RESTART, DOMAIN_CORRUPT, DOMAIN_SLOW = 71, 72, 73, 74, 75
-DOMAIN_STOP, DOMAIN_BAD_START, DOMAIN_AUTO_FLOW = 76, 77, 79
+DOMAIN_COMMON, DOMAIN_FLOW, DOMAIN_RESTART, DOMAIN_CORRUPT, DOMAIN_SLOW = (
+    domain(f"node_{name}") for name in ("common", "flow", "restart", "corrupt", "slow"))
+DOMAIN_STOP, DOMAIN_BAD_START, DOMAIN_AUTO_FLOW = (
+    domain(f"node_{name}") for name in ("stop", "bad_start", "auto_flow"))
 HEIGHT, WIDTH = 120, 160
 
 

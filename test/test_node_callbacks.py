@@ -1,6 +1,6 @@
 """The ``amp_vos`` node's callbacks in this process: failures answered, counted and reported.
 
-A :class:`~amp_ros.ros.node.VosNode` on a private Context (ROS domain 78, unique to this module),
+A :class:`~amp_ros.ros.node.VosNode` on a private Context (this run's ROS domain "node_callbacks"),
 not spun: the tests call its callbacks directly and make the pipeline fail on purpose (as a GPU
 out of memory would), which a node in a subprocess cannot be made to do.
 """
@@ -22,6 +22,7 @@ import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.context import Context
 from rclpy.parameter import Parameter
+from ros_domains import domain
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
@@ -32,7 +33,7 @@ from amp_ros.ros.messages import image_msg
 from amp_ros.ros.node import VosNode
 from amp_ros.ros.node_config import torch_threads
 
-DOMAIN = 78
+DOMAIN = domain("node_callbacks")
 HEIGHT, WIDTH = 48, 64
 
 

@@ -4,7 +4,7 @@ SIGINT (and every third cycle SIGTERM) at different moments — while the proces
 importing, while it loads the model, idle, and while 30 Hz frames stream — must end the process
 with status 0, no traceback and no error line, and leave the taught class stored before intact.
 Kept cheap: the tiny checkpoint, 48×64 frames, one node at a time, one client for all cycles, on
-a private localhost-only ROS domain (85, unique to this module).
+a private localhost-only ROS domain (ros_domains.py: "node_exit").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ros_domains import domain
 from ros_harness import NodeProcess, RosClient, VosSession, clean_exit_problems, image_msg, process_ros_env
 
 from amp_interfaces.srv import Teach
@@ -26,7 +27,7 @@ from amp_ros.ros.dds_env import apply_dds_variables
 
 apply_dds_variables()  # before this process's first participant (see test_node.py)
 
-DOMAIN_EXIT = 85
+DOMAIN_EXIT = domain("node_exit")
 HEIGHT, WIDTH = 48, 64
 CYCLES = 20
 MOMENTS = ("importing", "starting", "idle", "streaming")

@@ -1,8 +1,8 @@
 """The ``amp_vos`` node as a ROS user manages it: lifecycle transitions through the real lifecycle
 services, two nodes in two namespaces, compressed camera input and QoS overrides.
 
-Real rclpy, each node in its own process on a private localhost-only ROS domain (81–84, unique to
-this module) with the shared-memory Fast DDS profile. Waits are on conditions with deadlines.
+Real rclpy, each node in its own process on a private localhost-only ROS domain (ros_domains.py:
+lifecycle*) with the shared-memory Fast DDS profile. Waits are on conditions with deadlines.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import GetParameters
 from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_domains import domain
 from ros_harness import (
     REPO,
     NodeProcess,
@@ -38,7 +39,9 @@ from amp_ros.ros.dds_env import apply_dds_variables
 
 apply_dds_variables()  # before this process's first participant (see test_node.py)
 
-DOMAIN_LIFECYCLE, DOMAIN_NAMESPACES, DOMAIN_COMPRESSED, DOMAIN_BAD_CONFIGURE = 81, 82, 83, 84
+DOMAIN_LIFECYCLE, DOMAIN_NAMESPACES, DOMAIN_COMPRESSED, DOMAIN_BAD_CONFIGURE = (
+    domain(name) for name in (
+        "lifecycle", "lifecycle_namespaces", "lifecycle_compressed", "lifecycle_bad_configure"))
 HEIGHT, WIDTH = 48, 64
 DEMO_FRAMES = REPO / "data" / "demo" / "JPEGImages" / "480p" / "hike"
 

@@ -1,6 +1,6 @@
 """amp-bag replay with real rclpy: a stand-in segmentation node in a subprocess echoes masks.
 
-Isolation: a ROS_DOMAIN_ID derived from the test process id (within 1-100), localhost-only
+Isolation: this run's ROS_DOMAIN_ID "replay" (ros_domains.py), localhost-only
 discovery, topics unique to this process, amp_ros's Fast DDS shared-memory profile; each test
 uses its own rclpy Context and shuts it down, and kills its subprocess.
 """
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import rclpy  # a hard dependency: missing ROS wheels must fail, not skip
 from rclpy.context import Context
+from ros_domains import domain
 
 from amp_ros.bag import read_frames, write_bag
 from amp_ros.bag.write import SourceFrame
@@ -92,7 +93,7 @@ ECHO_NODE = textwrap.dedent(
 @pytest.fixture(autouse=True)
 def ros_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process's ROS domain, localhost discovery and the SHM profile (before rclpy.init)."""
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain("replay")))
     profile = fastdds_profile()
     assert profile is not None and profile.parent == ROOT / "config"
     for key, value in dds_variables().items():

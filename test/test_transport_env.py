@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ros_domains import domain
 
 from amp_ros.ros.dds_env import (
     BUILTIN_TRANSPORTS_ENV,
@@ -25,7 +26,7 @@ from amp_ros.ros.dds_env import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-DOMAIN_ID = 121  # unique to this test module
+DOMAIN_ID = domain("transport_env")
 
 
 @pytest.fixture
