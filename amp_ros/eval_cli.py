@@ -228,8 +228,9 @@ def _add_compare_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "runs", nargs="+",
         help="LABEL=DIR, DIR holding metrics.json; LABEL=DIR,DIR,… pools several folders into "
-             "one row (one setting over the folds of a cross-validation) and adds a table of "
-             "each folder's J mean",
+             "one row (one setting over the folds of a cross-validation; every such row lists "
+             "its folds in the same order, and a folder's path holds no comma) and adds a table "
+             "of each folder's J mean",
     )
     parser.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
     parser.add_argument(
@@ -252,14 +253,20 @@ def _run_compare(args: argparse.Namespace) -> int:
         if label in runs:
             raise InputError(f"label {label!r} is given twice")
         paths = [Path(folder) / "metrics.json" for folder in folders.split(",")]
-        loaded = {path.parent.name: json.loads(path.read_text()) for path in paths}
-        if len(loaded) != len(paths):
-            raise InputError(f"{label!r}: two of its folders have the same name")
+        names = [path.parent.name for path in paths]  # a pooled row's folders go by these
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise InputError(f"{label!r}: more than one of its folders ends in {twice[0]!r} (a pooled "
+                             "row names its folders by their last component)")
+        loaded = {name: json.loads(path.read_text()) for name, path in zip(names, paths, strict=True)}
         if len(paths) == 1:
-            runs[label] = loaded[paths[0].parent.name]
+            runs[label] = loaded[names[0]]
         else:
             folds[label] = loaded
-            runs[label] = pool_runs(loaded)
+            try:
+                runs[label] = pool_runs(loaded)
+            except InputError as error:
+                raise InputError(f"{label!r}: {error}") from None
         sources[label] = " + ".join(str(path) for path in paths)
     spread = ""
     if args.pooled is not None:

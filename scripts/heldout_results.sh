@@ -143,7 +143,8 @@ CV_SETTINGS=("α=0 (no self-adaptation)|no-adapt|--no-adapt" "no propagation|no-
              "propagation 0.3|propagation-0.3|--set propagation=0.3" "no CRF|no-crf|--no-crf")
 cv_rows=()
 if [ ${#cv_prefixes[@]} -gt 0 ] && want settings_cross_validation; then
-  folders=$(printf "$OUT/%s," "${cv_prefixes[@]}")
+  cv_dirs=("${cv_prefixes[@]/#/$OUT/}")
+  folders=$(printf '%s,' "${cv_dirs[@]}")
   cv_rows+=("default (propagation 0.2, α 0.001, CRF)=${folders%,}")
   for entry in "${CV_SETTINGS[@]}"; do
     IFS='|' read -r label suffix options <<< "$entry"
@@ -151,7 +152,7 @@ if [ ${#cv_prefixes[@]} -gt 0 ] && want settings_cross_validation; then
       # shellcheck disable=SC2086  # the options are words
       run "$prefix-$suffix" "${fold_sequences[$prefix]}" ${fold_options[$prefix]} $options
     done
-    folders=$(printf "$OUT/%s-$suffix," "${cv_prefixes[@]}")
+    folders=$(printf '%s,' "${cv_dirs[@]/%/-$suffix}")
     cv_rows+=("$label=${folders%,}")
   done
 fi

@@ -1,9 +1,10 @@
 """ROS domain ids of this test run, so that test runs side by side on one machine never meet.
 
 Every test that starts DDS participants takes its domain from :func:`domain` by name: a fixed
-offset within a block of ids that this process claims with a file lock (released when the process
+offset within a block of ids that this process claims with a lock file (released when the process
 ends, however it ends). Two checkouts' ``make test``, or a CI runner's parallel jobs, claim
-different blocks; a fifth run at once waits for a block to come free.
+different blocks; a fifth run at once waits until one of the four ends. The lock folder is fixed
+(not TMPDIR, which parallel CI jobs often set apart) so that every run on the machine sees it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
-import tempfile
+import time
 from pathlib import Path
-from typing import IO
 
 # One id per name, in this order within the claimed block; a name used twice would share a domain.
 NAMES = (
@@ -24,11 +24,12 @@ NAMES = (
     "lifecycle", "lifecycle_namespaces", "lifecycle_compressed", "lifecycle_bad_configure",
 )
 BLOCK = 24
-# Ids 1..96: Fast DDS's default ports (7400 + 250 × id) stay below Linux's ephemeral range.
+# Ids 1..96: Fast DDS's default ports (7400 + 250 × id + a few) stay below Linux's ephemeral range.
 BLOCKS = 4
-LOCK_FOLDER = Path(tempfile.gettempdir())
+LOCK_FOLDER = Path(os.environ.get("AMP_TEST_LOCK_FOLDER", "/tmp"))
+WAIT_POLL_S = 2.0
 
-_claimed: tuple[int, IO[bytes]] | None = None  # (block, its open lock file, held until exit)
+_claimed: tuple[int, int] | None = None  # (block, its locked file descriptor, open until exit)
 
 
 def lock_path(folder: Path, block: int) -> Path:
@@ -36,32 +37,48 @@ def lock_path(folder: Path, block: int) -> Path:
     return folder / f"amp_ros-test-domains-{block}.lock"
 
 
-def claim(folder: Path, blocks: int = BLOCKS) -> tuple[int, IO[bytes]] | None:
-    """The first of ``blocks`` that no other open lock file holds, and its now locked file (held
-    until closed); None when every block is held."""
-    for block in range(blocks):
-        handle = open(lock_path(folder, block), "ab")
+def _open_for_lock(path: Path) -> int | None:
+    """A read-only descriptor of ``path`` (created readable and writable for every user, so that
+    another user's run can lock it too); None where it cannot be opened."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:  # another user's file in a sticky folder under fs.protected_regular, say
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+    try:
+        os.fchmod(descriptor, 0o666)
+    except OSError:
+        pass  # not ours: its owner made it so already
+    return descriptor
+
+
+def claim(folder: Path, blocks: int = BLOCKS) -> tuple[int, int] | None:
+    """The first of ``blocks`` that no other open lock file holds, and its now locked descriptor
+    (held until closed; not inherited by child processes); None when every block is held."""
+    for block in range(blocks):
+        descriptor = _open_for_lock(lock_path(folder, block))
+        if descriptor is None:
             continue
-        return block, handle
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            continue
+        return block, descriptor
     return None
 
 
 def claim_block() -> int:
-    """The block of ids this process holds, claiming a free one on first use."""
+    """The block of ids this process holds, claiming one on first use (waiting while all are)."""
     global _claimed
-    if _claimed is None:
+    while _claimed is None:
         _claimed = claim(LOCK_FOLDER)
-    if _claimed is None:
-        path = lock_path(LOCK_FOLDER, os.getpid() % BLOCKS)
-        print(f"ros_domains: {BLOCKS} test runs hold every block of ROS domain ids; waiting for {path}",
-              file=sys.stderr)
-        handle = open(path, "ab")
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        _claimed = os.getpid() % BLOCKS, handle
+        if _claimed is None:
+            print(f"ros_domains: every one of the {BLOCKS} blocks of ROS domain ids in {LOCK_FOLDER} is "
+                  "held by another test run; waiting", file=sys.stderr, flush=True)
+            time.sleep(WAIT_POLL_S)
     return _claimed[0]
 
 

@@ -208,13 +208,16 @@ def test_compare_pools_folds_and_states_their_spread(tmp_path: Path) -> None:
     assert main(["compare", f"a={tmp_path / 'a'}", f"a={tmp_path / 'b'}"]) == 1
 
 
-def test_compare_pools_each_rows_folders_and_tabulates_their_j(tmp_path: Path) -> None:
+def test_compare_pools_each_rows_folders_and_tabulates_their_j(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Row "as is": fold a J 0.5 (s1), fold b J 1.0 (s2) → pooled J 0.75; row "changed": 0.25 and
     # 0.5 → pooled 0.375. The second table gives each folder's J under the first row's names.
     metrics = {"a": _fold(s1=(Stats(0.5, 1.0, 0.0), Stats(0.5, 1.0, 0.0))),
                "b": _fold(s2=(Stats(1.0, 1.0, 0.0), Stats(1.0, 1.0, 0.0))),
                "a-changed": _fold(s1=(Stats(0.25, 0.0, 0.0), Stats(0.5, 1.0, 0.0))),
-               "b-changed": _fold(s2=(Stats(0.5, 1.0, 0.0), Stats(1.0, 1.0, 0.0)))}
+               "b-changed": _fold(s2=(Stats(0.5, 1.0, 0.0), Stats(1.0, 1.0, 0.0))),
+               "c": _fold(s3=(Stats(0.5, 1.0, 0.0), Stats(0.5, 1.0, 0.0)))}
     for label, data in metrics.items():
         write_metrics_json(tmp_path / label, data)
     table = tmp_path / "table.md"
@@ -226,11 +229,20 @@ def test_compare_pools_each_rows_folders_and_tabulates_their_j(tmp_path: Path) -
     assert ("| run | a | b |\n| --- | ---: | ---: |\n| as is | 0.500 | 1.000 |\n"
             "| changed | 0.250 | 0.500 |") in text
     assert f"`{tmp_path / 'a' / 'metrics.json'} + {tmp_path / 'b' / 'metrics.json'}`" in text
-    # Rows pooling different numbers of folders, an empty folder name, a folder named twice.
-    assert main(["compare", f"x={tmp_path / 'a'},{tmp_path / 'b'}", f"y={tmp_path / 'a'},{tmp_path / 'b'},"
-                 f"{tmp_path / 'a-changed'}"]) == 1
-    assert main(["compare", f"x={tmp_path / 'a'},"]) == 1
-    assert main(["compare", f"x={tmp_path / 'a'},{tmp_path / 'a'}"]) == 1
+    capsys.readouterr()
+
+    def error(*runs: str) -> str:
+        assert main(["compare", *runs]) == 1
+        return capsys.readouterr().err
+
+    a, b, c = (str(tmp_path / name) for name in ("a", "b", "c"))
+    assert "pool different numbers of folders: [2, 3]" in error(f"x={a},{b}", f"y={a},{b},{c}")
+    assert ("pooled row 'y': folder 1 (b) holds other sequences than folder 1 of 'x' (a); list every "
+            "row's folders in the same fold order") in error(f"x={a},{b}", f"y={b},{a}")
+    assert "expected LABEL=DIR or LABEL=DIR,DIR,…" in error(f"x={a},")
+    assert "'x': more than one of its folders ends in 'a'" in error(f"x={a},{a}")
+    assert ("'x': sequence 's1' is in more than one pooled run ('a-changed' among them)"
+            in error(f"x={a},{tmp_path / 'a-changed'}"))
 
 
 # --- dataset readers ----------------------------------------------------------------------------

@@ -226,11 +226,20 @@ def render_spread(runs: Mapping[str, Mapping[str, Any]]) -> str:
 
 def render_fold_means(folds: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     """A table of each pooled row's folders' J means (label → folder name → metrics), so that a
-    pooled difference can be checked fold by fold; the header names the first row's folders."""
+    pooled difference can be checked fold by fold; the header names the first row's folders.
+    Rows that pool other numbers of folders, or another fold in a column, are an InputError."""
     widths = {len(runs) for runs in folds.values()}
     if len(widths) != 1:
         raise InputError(f"pooled rows pool different numbers of folders: {sorted(widths)}")
-    header = list(next(iter(folds.values())))
+    first_label, first = next(iter(folds.items()))
+    header = list(first)
+    for label, runs in folds.items():  # a column is one fold: the same sequences in every row
+        for column, (name, metrics) in enumerate(runs.items()):
+            if set(metrics["sequences"]) != set(first[header[column]]["sequences"]):
+                raise InputError(
+                    f"pooled row {label!r}: folder {column + 1} ({name}) holds other sequences than "
+                    f"folder {column + 1} of {first_label!r} ({header[column]}); list every row's "
+                    "folders in the same fold order")
     lines = ["J mean of each pooled folder (columns in the order given, headed by the first "
              "row's folders):", "", _row(["run", *header]), _row(["---"] + ["---:"] * len(header))]
     for label, runs in folds.items():
