@@ -56,12 +56,14 @@ first=${ABLATE:-$(.venv/bin/python -c "from amp_ros.models import default_model_
 # The default model on fold A: a row of the ablation, folds and both cross-validation tables.
 ! want ablation && ! want folds && ! want cross_validation && ! want settings_cross_validation ||
   run "$first" "$SEQUENCES" --checkpoint "$first"
+# The ablation's runs, "SUFFIX|amp-eval options" (label: the model's, then -SUFFIX).
+ABLATION=("no-adapt|--no-adapt" "no-crf|--no-crf" "trunk-level-only|--levels 2" "no-motion|--no-motion"
+          "via-ros|--via ros")
 if want ablation; then
-  run "$first-no-adapt" "$SEQUENCES" --checkpoint "$first" --no-adapt
-  run "$first-no-crf" "$SEQUENCES" --checkpoint "$first" --no-crf
-  run "$first-trunk-level-only" "$SEQUENCES" --checkpoint "$first" --levels 2
-  run "$first-no-motion" "$SEQUENCES" --checkpoint "$first" --no-motion
-  run "$first-via-ros" "$SEQUENCES" --checkpoint "$first" --via ros
+  for entry in "${ABLATION[@]}"; do
+    # shellcheck disable=SC2086  # the options are words
+    run "$first-${entry%%|*}" "$SEQUENCES" --checkpoint "$first" ${entry#*|}
+  done
 fi
 ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-adapt"
                "no CRF=$OUT/$first-no-crf" "one head level (trunk)=$OUT/$first-trunk-level-only"
@@ -89,6 +91,14 @@ INPUT_SETTINGS=("dis-fast|--set dis_preset=fast" "dis-ultrafast|--set dis_preset
                 "foreground-threshold-0.9|--set foreground_threshold=0.9"
                 "background-distance-0.05|--set background_distance=0.05"
                 "background-distance-0.2|--set background_distance=0.2")
+options_of() {  # options_of SUFFIX: the amp-eval options of the ablation's or a settings table's run
+  local entry
+  for entry in "${ABLATION[@]}" "${SETTINGS[@]}" "${INPUT_SETTINGS[@]}"; do
+    [ "${entry%%|*}" != "$1" ] || { echo "${entry#*|}"; return 0; }
+  done
+  echo "heldout_results.sh: no run options named $1" >&2
+  return 2
+}
 settings_rows() {  # settings_rows PREFIX ENTRIES (SETTINGS or INPUT_SETTINGS) → compare specs
   local -n entries=$2
   echo "default ($side px, propagation 0.2, α 0.001, CRF as shipped)=$OUT/$1"
@@ -98,7 +108,8 @@ settings_rows() {  # settings_rows PREFIX ENTRIES (SETTINGS or INPUT_SETTINGS) �
 queue_settings() {  # queue_settings PREFIX SEQUENCES [options for every row...]
   local prefix=$1 sequences=$2; shift 2
   run "$prefix" "$sequences" "$@"
-  run "$prefix-no-adapt" "$sequences" "$@" --no-adapt
+  # shellcheck disable=SC2046  # the options are words
+  run "$prefix-no-adapt" "$sequences" "$@" $(options_of no-adapt)
   for entry in "${SETTINGS[@]}" "${INPUT_SETTINGS[@]}"; do
     # shellcheck disable=SC2086  # the options are words
     run "$prefix-${entry%%|*}" "$sequences" "$@" ${entry#*|}
@@ -137,17 +148,18 @@ if [ -n "$FOLDS" ] && { want cross_validation || want settings_cross_validation;
   done
 fi
 # The run-time settings that matter most, each over every fold (table settings_cross_validation:
-# one pooled row per setting): "LABEL|SUFFIX|amp-eval options" entries, the suffix the one the
-# ablation and SETTINGS give the same run on fold A and fold 1.
-CV_SETTINGS=("α=0 (no self-adaptation)|no-adapt|--no-adapt" "no propagation|no-propagation|--set propagation=0"
-             "propagation 0.3|propagation-0.3|--set propagation=0.3" "no CRF|no-crf|--no-crf")
+# one pooled row per setting): "LABEL|SUFFIX" entries, SUFFIX an ABLATION or SETTINGS run's (its
+# options and its fold-A and fold-1 runs are those).
+CV_SETTINGS=("α=0 (no self-adaptation)|no-adapt" "no propagation|no-propagation"
+             "propagation 0.3|propagation-0.3" "no CRF|no-crf")
 cv_rows=()
 if [ ${#cv_prefixes[@]} -gt 0 ] && want settings_cross_validation; then
   cv_dirs=("${cv_prefixes[@]/#/$OUT/}")
   folders=$(printf '%s,' "${cv_dirs[@]}")
   cv_rows+=("default (propagation 0.2, α 0.001, CRF)=${folders%,}")
   for entry in "${CV_SETTINGS[@]}"; do
-    IFS='|' read -r label suffix options <<< "$entry"
+    IFS='|' read -r label suffix <<< "$entry"
+    options=$(options_of "$suffix")
     for prefix in "${cv_prefixes[@]}"; do
       # shellcheck disable=SC2086  # the options are words
       run "$prefix-$suffix" "${fold_sequences[$prefix]}" ${fold_options[$prefix]} $options
