@@ -56,19 +56,17 @@ first=${ABLATE:-$(.venv/bin/python -c "from amp_ros.models import default_model_
 # The default model on fold A: a row of the ablation, folds and both cross-validation tables.
 ! want ablation && ! want folds && ! want cross_validation && ! want settings_cross_validation ||
   run "$first" "$SEQUENCES" --checkpoint "$first"
-# The ablation's runs, "SUFFIX|amp-eval options" (label: the model's, then -SUFFIX).
-ABLATION=("no-adapt|--no-adapt" "no-crf|--no-crf" "trunk-level-only|--levels 2" "no-motion|--no-motion"
-          "via-ros|--via ros")
-if want ablation; then
-  for entry in "${ABLATION[@]}"; do
-    # shellcheck disable=SC2086  # the options are words
-    run "$first-${entry%%|*}" "$SEQUENCES" --checkpoint "$first" ${entry#*|}
-  done
-fi
-ablation_runs=("$first=$OUT/$first" "α=0 (no self-adaptation)=$OUT/$first-no-adapt"
-               "no CRF=$OUT/$first-no-crf" "one head level (trunk)=$OUT/$first-trunk-level-only"
-               "no motion (zero flow)=$OUT/$first-no-motion"
-               "through the ROS node=$OUT/$first-via-ros")
+# The ablation's runs, "SUFFIX|amp-eval options|row label" (run label: the model's, then -SUFFIX).
+ABLATION=("no-adapt|--no-adapt|α=0 (no self-adaptation)" "no-crf|--no-crf|no CRF"
+          "trunk-level-only|--levels 2|one head level (trunk)" "no-motion|--no-motion|no motion (zero flow)"
+          "via-ros|--via ros|through the ROS node")
+ablation_runs=("$first=$OUT/$first")
+for entry in "${ABLATION[@]}"; do
+  IFS='|' read -r suffix options label <<< "$entry"
+  # shellcheck disable=SC2086  # the options are words
+  ! want ablation || run "$first-$suffix" "$SEQUENCES" --checkpoint "$first" $options
+  ablation_runs+=("$label=$OUT/$first-$suffix")
+done
 # Run-time settings, cross-validated on both folds (the same rows for each fold). The fold-1
 # model runs at the default model's processing size, like the default model.
 side=$(.venv/bin/python -c "from amp_ros.checkpoint import load_checkpoint; from amp_ros.models import resolve_checkpoint; print(load_checkpoint(resolve_checkpoint('$first')).input.max_side)")
@@ -92,9 +90,10 @@ INPUT_SETTINGS=("dis-fast|--set dis_preset=fast" "dis-ultrafast|--set dis_preset
                 "background-distance-0.05|--set background_distance=0.05"
                 "background-distance-0.2|--set background_distance=0.2")
 options_of() {  # options_of SUFFIX: the amp-eval options of the ablation's or a settings table's run
-  local entry
+  local entry name options
   for entry in "${ABLATION[@]}" "${SETTINGS[@]}" "${INPUT_SETTINGS[@]}"; do
-    [ "${entry%%|*}" != "$1" ] || { echo "${entry#*|}"; return 0; }
+    IFS='|' read -r name options _ <<< "$entry"
+    [ "$name" != "$1" ] || { echo "$options"; return 0; }
   done
   echo "heldout_results.sh: no run options named $1" >&2
   return 2

@@ -73,12 +73,14 @@ def claim(folder: Path, blocks: int = BLOCKS) -> tuple[int, int] | None:
 def claim_block() -> int:
     """The block of ids this process holds, claiming one on first use (waiting while all are)."""
     global _claimed
-    while _claimed is None:
+    if _claimed is None:
         _claimed = claim(LOCK_FOLDER)
-        if _claimed is None:
-            print(f"ros_domains: every one of the {BLOCKS} blocks of ROS domain ids in {LOCK_FOLDER} is "
-                  "held by another test run; waiting", file=sys.stderr, flush=True)
-            time.sleep(WAIT_POLL_S)
+    if _claimed is None:
+        print(f"ros_domains: every one of the {BLOCKS} blocks of ROS domain ids in {LOCK_FOLDER} is "
+              "held by another test run; waiting", file=sys.stderr, flush=True)
+    while _claimed is None:
+        time.sleep(WAIT_POLL_S)
+        _claimed = claim(LOCK_FOLDER)
     return _claimed[0]
 
 

@@ -233,9 +233,10 @@ def render_fold_means(folds: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> s
         raise InputError(f"pooled rows pool different numbers of folders: {sorted(widths)}")
     first_label, first = next(iter(folds.items()))
     header = list(first)
+    column_sequences = [set(metrics["sequences"]) for metrics in first.values()]
     for label, runs in folds.items():  # a column is one fold: the same sequences in every row
         for column, (name, metrics) in enumerate(runs.items()):
-            if set(metrics["sequences"]) != set(first[header[column]]["sequences"]):
+            if set(metrics["sequences"]) != column_sequences[column]:
                 raise InputError(
                     f"pooled row {label!r}: folder {column + 1} ({name}) holds other sequences than "
                     f"folder {column + 1} of {first_label!r} ({header[column]}); list every row's "
