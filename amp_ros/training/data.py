@@ -86,11 +86,12 @@ def sequence_files(root: str | Path, name: str) -> tuple[list[Path], list[Path]]
     return frames, [masks[i] for i in range(len(frames))]
 
 
-def _read_frame(path: Path, max_side: int) -> np.ndarray:
+def read_training_frame(path: Path, max_side: int) -> np.ndarray:
+    """A frame as RGB, shrunk to the training size as the pipeline shrinks it."""
     return shrink_frame(read_frame(path), max_side)
 
 
-def _read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
+def read_training_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     """Mask as h×w uint8 0/1 (read_davis_mask), area-resized then thresholded at 0.5."""
     binary = read_davis_mask(path).astype(np.float32)
     if binary.shape != size:
@@ -127,12 +128,12 @@ def load_sequence(
     """Read one sequence at the training size, with its flow (from the cache or computed)."""
     frame_paths, mask_paths = sequence_files(root, name)
     dataset = dataset_name(root)
-    frames = [_read_frame(p, max_side) for p in frame_paths]
+    frames = [read_training_frame(p, max_side) for p in frame_paths]
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
         raise InputError(f"sequence {name!r}: frames differ in size {sorted(shapes)}")
     size = frames[0].shape[:2]
-    masks = [_read_mask(p, size) for p in mask_paths]
+    masks = [read_training_mask(p, size) for p in mask_paths]
     folder = flow_cache_dir(cache, dataset, name, max_side) if cache is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from amp_ros.network import FUSIONS
 from amp_ros.training.appearance import APPEARANCES, PRETRAINED
 from amp_ros.training.data import DEFAULT_CACHE, dataset_name
 from amp_ros.training.run_state import portable_path
-from amp_ros.training.sampling import VAL_SEQUENCES, SamplingOptions
+from amp_ros.training.sampling import FOLDS, VAL_SEQUENCES, SamplingOptions
 from amp_ros.training.threads import DEFAULT_THREADS
 from amp_ros.training.validation import DEFAULT_STRIDE
 
@@ -108,8 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="DAVIS-layout folders; the first is the main set, the others auxiliary")
     parser.add_argument("--sequences", nargs="+", default=None,
                         help="train only on these sequence names (default: all but the val ones)")
-    parser.add_argument("--val-sequences", nargs="+", default=list(VAL_SEQUENCES),
-                        help="held-out validation sequences (default: %(default)s)")
+    held_out = parser.add_mutually_exclusive_group()
+    held_out.add_argument("--val-sequences", nargs="+", default=None,
+                          help=f"held-out validation sequences (default: fold A, {list(VAL_SEQUENCES)})")
+    held_out.add_argument("--fold", choices=sorted(FOLDS),
+                          help="hold out one cross-validation fold's six sequences (FOLDS in "
+                               "amp_ros/training/sampling.py; A is the default's)")
     parser.add_argument("--out", required=True, help="output folder (last/, best/, log.json)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--steps-per-epoch", type=int, default=200)
@@ -206,7 +210,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     return Options(
         data=tuple(str(Path(d)) for d in args.data),
         sequences=tuple(args.sequences) if args.sequences else None,
-        val_sequences=tuple(args.val_sequences),
+        val_sequences=(FOLDS[args.fold] if args.fold
+                       else tuple(args.val_sequences or VAL_SEQUENCES)),
         out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size, device=args.device, width=args.width,
         blocks=tuple(args.blocks), appearance=args.appearance,

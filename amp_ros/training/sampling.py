@@ -31,6 +31,15 @@ from amp_ros.training.data import SequenceData, list_sequences
 #   mallard-fly – small, fast bird against a similar background
 #   stroller    – camera shake, fast motion, person + stroller
 VAL_SEQUENCES = ("bus", "car-turn", "dance-jump", "hike", "mallard-fly", "stroller")
+# The cross-validation folds of docs/results.md ("Protocol"): each fold's six are held out from
+# one training run of a recipe (``amp-train --fold``); the five hold each of the 30 sequences once.
+FOLDS = {
+    "A": VAL_SEQUENCES,
+    "1": ("bmx-bumps", "drift-turn", "horsejump-low", "motocross-bumps", "rollerblade", "tennis"),
+    "2": ("boat", "elephant", "kite-walk", "motorbike", "scooter-gray", "swing"),
+    "3": ("breakdance-flare", "flamingo", "lucia", "paragliding", "soccerball", "train"),
+    "4": ("bear", "dog-agility", "hockey", "mallard-water", "rhino", "surf"),
+}
 
 MIN_PASTE_COVER = 0.01  # a frame's object is pasted only if it covers at least 1 % of it
 SELF_PASTE_PROB = 0.2  # chance of keeping a paste drawn from the target's own sequence
