@@ -6,20 +6,28 @@
 #       scripts/heldout_results.sh
 #
 # Sequences: the six DAVIS-2016 train sequences held out from training (VAL_SEQUENCES in
-# amp_ros/training/train.py). Models: the shipped ones (amp_ros/models/<name>), recorded by name
+# amp_ros/training/folds.py). Models: the shipped ones (amp_ros/models/<name>), recorded by name
 # in each metrics.json (no machine paths: test_no_machine_paths scans docs/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DAVIS=${DAVIS:-../shared/data/davis2016-train}
 OUT=${OUT:-out/results}
-SEQUENCES=${SEQUENCES:-bus,car-turn,dance-jump,hike,mallard-fly,stroller}
+# Every evaluation's metrics.json is also kept in STORE as LABEL.json (committed: docs/metrics), and
+# a run whose stored file names the same checkpoint is taken from there instead of evaluated
+# again, so the tables can be rendered, and a new fold pooled with the others, on any clone.
+# Remove LABEL.json (and OUT/LABEL) to evaluate again, e.g. a checkpoint retrained in place.
+STORE=${STORE:-docs/metrics}
+fold_sequences() {  # fold_sequences NAME: a cross-validation fold's six (amp_ros/training/folds.py)
+  .venv/bin/python -c "import sys; from amp_ros.training.folds import FOLDS; print(','.join(FOLDS[sys.argv[1]]))" "$1"
+}
+SEQUENCES=${SEQUENCES:-$(fold_sequences A)}
 MODELS=${MODELS:-$(.venv/bin/python -c "from amp_ros.models import shipped_models; print(' '.join(shipped_models()))")}
 EVAL=(.venv/bin/python -m amp_ros.ros.eval_cli)  # amp-eval, with --via ros
 JOBS=${JOBS:-1}  # evaluations run side by side (each one thread with OMP_NUM_THREADS=1)
 # Fold 1 of the cross-validation: the default recipe trained with these six held out instead
 # (FOLD1 = that run's checkpoint folder; its rows are skipped when FOLD1 is empty).
 FOLD1=${FOLD1:-}
-FOLD1_SEQUENCES=${FOLD1_SEQUENCES:-bmx-bumps,drift-turn,horsejump-low,motocross-bumps,rollerblade,tennis}
+FOLD1_SEQUENCES=${FOLD1_SEQUENCES:-$(fold_sequences 1)}
 # More folds of the same recipe, "NAME|CHECKPOINT|SEQUENCES" entries separated by ";" (table
 # "cross_validation": every fold on its own six, and all their sequences pooled).
 FOLDS=${FOLDS:-}
@@ -27,7 +35,7 @@ FOLDS=${FOLDS:-}
 # spaces); every other one keeps the committed docs/results.md's (kept_or below). A recipes or
 # trunk table is computed with its other fold's. Empty: all of them.
 TABLES=${TABLES:-}
-export DAVIS OUT
+export DAVIS OUT STORE
 mkdir -p "$OUT"
 
 want() { [ -z "$TABLES" ] || [[ " $TABLES " == *" $1 "* ]]; }  # want TABLE: compute it?
@@ -41,7 +49,19 @@ for table in $TABLES; do
   [ -z "$needs" ] || [ -n "${!needs:-}" ] || { echo "TABLES: $table needs $needs" >&2; exit 2; }
 done
 queue=() queued=" "
-run() {  # run LABEL SEQUENCES [amp-eval davis options...]: queued unless finished or queued
+stored_checkpoint() {  # stored_checkpoint FILE: the checkpoint a stored metrics.json was made with
+  .venv/bin/python -c "import json, sys; print((json.load(open(sys.argv[1])).get('config') or {}).get('checkpoint', ''))" "$1"
+}
+run() {  # run LABEL SEQUENCES [amp-eval davis options...]: queued unless finished, stored or queued
+  local checkpoint= previous=
+  for arg in "$@"; do [ "$previous" != --checkpoint ] || checkpoint=$arg; previous=$arg; done
+  if [ ! -f "$OUT/$1/metrics.json" ] && [ -f "$STORE/$1.json" ]; then
+    if [ "$(stored_checkpoint "$STORE/$1.json")" = "$checkpoint" ]; then
+      mkdir -p "$OUT/$1" && cp "$STORE/$1.json" "$OUT/$1/metrics.json"
+    else
+      echo "$STORE/$1.json was made with another checkpoint than $checkpoint: evaluating again" >&2
+    fi
+  fi
   if [ ! -f "$OUT/$1/metrics.json" ] && [[ $queued != *" $1 "* ]]; then
     queue+=("$*") queued+="$1 "
   fi
@@ -218,7 +238,7 @@ queue_recipes trunk "${TRUNK:-}"
 if [ -n "${DRY:-}" ]; then printf '%s\n' "${queue[@]}"; exit 0; fi
 if [ ${#queue[@]} -gt 0 ]; then
   printf '%s\n' "${queue[@]}" | xargs -P "$JOBS" -L 1 bash -c \
-    'label=$1 sequences=$2; shift 2; '"${EVAL[*]}"' davis --root "$DAVIS" --sequences "$sequences" --out "$OUT/$label" --quiet "$@" > "$OUT/$label.log" 2>&1 || { echo "FAILED: $label (see $OUT/$label.log)"; exit 255; }' _
+    'label=$1 sequences=$2; shift 2; '"${EVAL[*]}"' davis --root "$DAVIS" --sequences "$sequences" --out "$OUT/$label" --quiet "$@" > "$OUT/$label.log" 2>&1 || { echo "FAILED: $label (see $OUT/$label.log)"; exit 255; }; mkdir -p "$STORE" && cp "$OUT/$label/metrics.json" "$STORE/$label.json"' _
 fi
 mkdir -p "$OUT/tables"
 ! want models || "${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"

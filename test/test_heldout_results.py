@@ -21,10 +21,10 @@ def _dry(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """The script's queue for these variables (none inherited from the caller's shell)."""
     base = {k: v for k, v in os.environ.items()
             if k not in {"MODELS", "ABLATE", "SEQUENCES", "FOLD1", "FOLDS", "TABLES", "RECIPES",
-                         "TRUNK", "EPISODIC", "IMPRINT"}}
+                         "TRUNK", "EPISODIC", "IMPRINT", "STORE"}}
     return subprocess.run([str(SCRIPT)], cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**base, "DRY": "1", "OUT": str(tmp_path / "out"), "MODELS": "wrn",
-                               "ABLATE": "wrn", **env})
+                               "ABLATE": "wrn", "STORE": str(tmp_path / "store"), **env})
 
 
 def test_one_table_queues_only_its_evaluations(tmp_path: Path) -> None:
@@ -61,6 +61,21 @@ def test_an_evaluation_already_done_is_not_queued_again(tmp_path: Path) -> None:
     (tmp_path / "out" / "fold2" / "metrics.json").write_text("{}")
     done = _dry(tmp_path, TABLES="cross_validation", FOLDS=FOLDS)
     assert sorted(line.split()[0] for line in done.stdout.splitlines()) == ["fold3", "wrn"]
+
+
+def test_a_stored_evaluation_of_the_same_checkpoint_is_reused(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    stored = '{"config": {"checkpoint": "runs/f2/best", "via": "offline"}, "sequences": {}}'
+    (store / "fold2.json").write_text(stored)
+    (store / "fold3.json").write_text('{"config": {"checkpoint": "runs/old-f3/best"}}')
+    done = _dry(tmp_path, TABLES="cross_validation", FOLDS=FOLDS)
+    assert done.returncode == 0, done.stderr
+    # fold2 comes from the store; fold3's stored file is another checkpoint's, so it runs again
+    assert sorted(line.split()[0] for line in done.stdout.splitlines()) == ["fold3", "wrn"]
+    assert (tmp_path / "out" / "fold2" / "metrics.json").read_text() == stored
+    assert (f"{store}/fold3.json was made with another checkpoint than runs/f3/best: "
+            "evaluating again") in done.stderr
 
 
 @pytest.mark.parametrize(("env", "message"), [

@@ -11,9 +11,9 @@ import pytest
 
 from amp_ros.errors import InputError
 from amp_ros.training.data import list_sequences, load_sequence
+from amp_ros.training.folds import FOLDS, VAL_SEQUENCES
 from amp_ros.training.options import parse_options
 from amp_ros.training.pack import main, pack, pack_sequence, split_parts
-from amp_ros.training.sampling import FOLDS, VAL_SEQUENCES
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DAVIS = REPO.parent / "shared" / "data" / "davis2016-train"

@@ -5,7 +5,8 @@ Modules:
 - :mod:`~amp_ros.training.data`: sequences at the training size, DIS flow cache.
 - :mod:`~amp_ros.training.augment`: scale/crop, flip, photometric jitter, camera motion, object
   pasting with known motion.
-- :mod:`~amp_ros.training.sampling`: the train/validation split (``VAL_SEQUENCES``) and
+- :mod:`~amp_ros.training.folds`: the cross-validation folds (the six sequences a run holds out).
+- :mod:`~amp_ros.training.sampling`: the train/validation split and
   :class:`~amp_ros.training.sampling.SampleSource` (supervised samples and episode pairs).
 - :mod:`~amp_ros.training.model`: the network and its learnable heads as one module, and the
   two losses (supervised, episodic).
@@ -16,6 +17,7 @@ Modules:
   EfficientNet appearance trunk.
 - :mod:`~amp_ros.training.optimizer`: AdamW parameter groups, the learning-rate schedule, and
   the optimizer state as safetensors.
+- :mod:`~amp_ros.training.pack`: the data shrunk and split to travel to a GPU machine.
 - :mod:`~amp_ros.training.run_state`: seeding, the resumable run state (RNGs, epoch, log),
   provenance (machine, portable command) and the JSON files of a run.
 - :mod:`~amp_ros.training.threads`: the torch thread count.

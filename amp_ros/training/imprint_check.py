@@ -37,8 +37,9 @@ from amp_ros.proxies import nmap
 from amp_ros.proxy_set import ProxySet
 from amp_ros.training import TrainingError
 from amp_ros.training.data import DEFAULT_CACHE, dataset_name, load_sequences
+from amp_ros.training.folds import VAL_SEQUENCES
 from amp_ros.training.model import TrainingModel
-from amp_ros.training.sampling import VAL_SEQUENCES, split_sequences
+from amp_ros.training.sampling import split_sequences
 from amp_ros.training.threads import DEFAULT_THREADS, set_threads
 from amp_ros.training.validation import DEFAULT_STRIDE, validate
 

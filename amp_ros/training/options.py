@@ -14,8 +14,9 @@ from amp_ros.flow import MOTION_INPUTS
 from amp_ros.network import FUSIONS
 from amp_ros.training.appearance import APPEARANCES, PRETRAINED
 from amp_ros.training.data import DEFAULT_CACHE, dataset_name
+from amp_ros.training.folds import FOLDS, VAL_SEQUENCES
 from amp_ros.training.run_state import portable_path
-from amp_ros.training.sampling import FOLDS, VAL_SEQUENCES, SamplingOptions
+from amp_ros.training.sampling import SamplingOptions
 from amp_ros.training.threads import DEFAULT_THREADS
 from amp_ros.training.validation import DEFAULT_STRIDE
 
@@ -113,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"held-out validation sequences (default: fold A, {list(VAL_SEQUENCES)})")
     held_out.add_argument("--fold", choices=sorted(FOLDS),
                           help="hold out one cross-validation fold's six sequences (FOLDS in "
-                               "amp_ros/training/sampling.py; A is the default's)")
+                               "amp_ros/training/folds.py; A is the default's)")
     parser.add_argument("--out", required=True, help="output folder (last/, best/, log.json)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--steps-per-epoch", type=int, default=200)

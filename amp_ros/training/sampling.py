@@ -1,7 +1,8 @@
 """Which sequences train and validate, and the augmented samples drawn from the training ones.
 
 Cross-validation: the DAVIS-2016 val sequences are the held-out test set and are not used at
-all; six DAVIS-2016 *train* sequences (:data:`VAL_SEQUENCES`) are held out for validation.
+all; six DAVIS-2016 *train* sequences (:data:`~amp_ros.training.folds.VAL_SEQUENCES`, or another
+fold of :mod:`~amp_ros.training.folds`) are held out for validation.
 :func:`split_sequences` is the one train/validation split (``amp-train`` and the imprint check).
 
 :class:`SampleSource` draws supervised samples (:meth:`~SampleSource.sample`, with object
@@ -22,24 +23,6 @@ from amp_ros.flow import render_motion
 from amp_ros.inference import to_tensor
 from amp_ros.training import TrainingError, augment
 from amp_ros.training.data import SequenceData, list_sequences
-
-# Six DAVIS-2016 train sequences held out for validation (fixed, chosen to be varied):
-#   bus         – large rigid object, camera following it (camera motion, occlusion)
-#   car-turn    – rigid object turning (scale variation, rotation, cluttered background)
-#   dance-jump  – deforming person, motion blur, moving camera
-#   hike        – small person walking, low resolution, deformation
-#   mallard-fly – small, fast bird against a similar background
-#   stroller    – camera shake, fast motion, person + stroller
-VAL_SEQUENCES = ("bus", "car-turn", "dance-jump", "hike", "mallard-fly", "stroller")
-# The cross-validation folds of docs/results.md ("Protocol"): each fold's six are held out from
-# one training run of a recipe (``amp-train --fold``); the five hold each of the 30 sequences once.
-FOLDS = {
-    "A": VAL_SEQUENCES,
-    "1": ("bmx-bumps", "drift-turn", "horsejump-low", "motocross-bumps", "rollerblade", "tennis"),
-    "2": ("boat", "elephant", "kite-walk", "motorbike", "scooter-gray", "swing"),
-    "3": ("breakdance-flare", "flamingo", "lucia", "paragliding", "soccerball", "train"),
-    "4": ("bear", "dog-agility", "hockey", "mallard-water", "rhino", "surf"),
-}
 
 MIN_PASTE_COVER = 0.01  # a frame's object is pasted only if it covers at least 1 % of it
 SELF_PASTE_PROB = 0.2  # chance of keeping a paste drawn from the target's own sequence

@@ -8,7 +8,7 @@ steps (``--steps-per-epoch``): samples are drawn at random (:mod:`.sampling`), t
 ``--aux-weight``.
 
 Cross-validation: the DAVIS-2016 val sequences are the held-out test set and are not used at
-all; six DAVIS-2016 *train* sequences (``VAL_SEQUENCES`` in :mod:`.sampling`) are held out for
+all; six DAVIS-2016 *train* sequences (``VAL_SEQUENCES`` in :mod:`.folds`) are held out for
 validation, and validation J (IoU of the argmax mask at the training size, every 2nd frame, mean
 over sequences) and one-shot J are measured after every epoch (:mod:`.validation`) with
 :func:`amp_ros.inference.predict`, i.e. exactly the inputs the pipeline gives the network.
@@ -57,6 +57,7 @@ from amp_ros.training.appearance import (
     portable_appearance_init,
 )
 from amp_ros.training.data import SequenceData, dataset_name, load_sequences
+from amp_ros.training.folds import VAL_SEQUENCES
 from amp_ros.training.model import TrainingModel, episodic_loss, supervised_loss
 from amp_ros.training.optimizer import learning_rate, make_optimizer, set_learning_rate
 from amp_ros.training.options import Options, parse_options
@@ -73,7 +74,7 @@ from amp_ros.training.run_state import (
     seed_everything,
     write_log,
 )
-from amp_ros.training.sampling import VAL_SEQUENCES, SampleSource, split_sequences
+from amp_ros.training.sampling import SampleSource, split_sequences
 from amp_ros.training.threads import SAMPLING_THREADS, set_threads, torch_threads
 from amp_ros.training.validation import ValidationResult, validate
 
