@@ -7,7 +7,9 @@
 #       --data ../shared/data/davis2016-train ../shared/data/ucsd-bgs ../shared/data/sbi2015-subset
 #
 # then, on the device, from the repository root (each part of the pack travels in its own call,
-# `carry` naming .device/pack/pack.json and that part; .cache/weights/u2netp.onnx too for U²-Netp):
+# `carry` naming .device/pack/pack.json and that part, .cache/weights/u2netp.onnx too for U²-Netp;
+# a warm machine keeps what earlier calls carried, so make the calls back to back, the last
+# one running this script):
 #
 #   FOLDS="A 1 2 3 4" TRAIN="--appearance u2netp --width 0.25 --blocks 2,2,2 --max-side 320 \
 #       --epochs 4 --steps-per-epoch 400 --batch-size 8 --motion flow-minus-camera" \
@@ -55,8 +57,9 @@ for fold in $FOLDS; do
   train_fold "$fold" > "$WORK/fold$fold.log" 2>&1 &
   pids+=($!)
 done
-status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+status=0 failed=" "
+folds=($FOLDS)
+for i in "${!pids[@]}"; do wait "${pids[$i]}" || { status=1; failed+="${folds[$i]} "; }; done
 for fold in $FOLDS; do
   # the last stage's best checkpoint (one ≈10 MB checkpoint per file: the tool returns ≤ 16 MiB
   # a file) and every stage's log
@@ -68,6 +71,10 @@ for fold in $FOLDS; do
   [ -z "${best:-}" ] || members+=("$best")
   best=
   tar -cf "$OUT/fold$fold.tar" -C "$WORK" "${members[@]}" "fold$fold.log"
-  echo "fold $fold: $(grep -h 'EPOCH\|error' "$WORK/fold$fold.log" | tail -n 1)"
+  if [[ $failed == *" $fold "* ]]; then
+    echo "fold $fold FAILED: $(tail -n 1 "$WORK/fold$fold.log")"
+  else
+    echo "fold $fold: $(grep -h EPOCH "$WORK/fold$fold.log" | tail -n 1)"
+  fi
 done
 exit $status
