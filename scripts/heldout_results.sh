@@ -12,10 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DAVIS=${DAVIS:-../shared/data/davis2016-train}
 OUT=${OUT:-out/results}
-# Every evaluation's metrics.json is also kept in STORE as LABEL.json (committed: docs/metrics), and
-# a run whose stored file names the same checkpoint is taken from there instead of evaluated
-# again, so the tables can be rendered, and a new fold pooled with the others, on any clone.
-# Remove LABEL.json (and OUT/LABEL) to evaluate again, e.g. a checkpoint retrained in place.
+# Every evaluation's metrics.json is also kept in STORE as LABEL.json (committed: docs/metrics,
+# with the SHA-256 of the checkpoint's weights), and a stored run is taken from there instead of
+# evaluated again unless its checkpoint is here with other weights (scripts/metrics_store.py), so
+# the tables can be rendered, and a new fold pooled with the others, on any clone.
 STORE=${STORE:-docs/metrics}
 fold_sequences() {  # fold_sequences NAME: a cross-validation fold's six (amp_ros/training/folds.py)
   .venv/bin/python -c "import sys; from amp_ros.training.folds import FOLDS; print(','.join(FOLDS[sys.argv[1]]))" "$1"
@@ -49,19 +49,14 @@ for table in $TABLES; do
   [ -z "$needs" ] || [ -n "${!needs:-}" ] || { echo "TABLES: $table needs $needs" >&2; exit 2; }
 done
 queue=() queued=" "
-stored_checkpoint() {  # stored_checkpoint FILE: the checkpoint a stored metrics.json was made with
-  .venv/bin/python -c "import json, sys; print((json.load(open(sys.argv[1])).get('config') or {}).get('checkpoint', ''))" "$1"
+checkpoint_of() {  # checkpoint_of [amp-eval davis options...]: the --checkpoint value
+  local previous=
+  for arg in "$@"; do [ "$previous" != --checkpoint ] || echo "$arg"; previous=$arg; done
 }
 run() {  # run LABEL SEQUENCES [amp-eval davis options...]: queued unless finished, stored or queued
-  local checkpoint= previous=
-  for arg in "$@"; do [ "$previous" != --checkpoint ] || checkpoint=$arg; previous=$arg; done
-  if [ ! -f "$OUT/$1/metrics.json" ] && [ -f "$STORE/$1.json" ]; then
-    if [ "$(stored_checkpoint "$STORE/$1.json")" = "$checkpoint" ]; then
-      mkdir -p "$OUT/$1" && cp "$STORE/$1.json" "$OUT/$1/metrics.json"
-    else
-      echo "$STORE/$1.json was made with another checkpoint than $checkpoint: evaluating again" >&2
-    fi
-  fi
+  [ -f "$OUT/$1/metrics.json" ] || [ ! -f "$STORE/$1.json" ] ||
+    .venv/bin/python scripts/metrics_store.py restore "$STORE" "$OUT" "$1" "$(checkpoint_of "$@")" ||
+    true
   if [ ! -f "$OUT/$1/metrics.json" ] && [[ $queued != *" $1 "* ]]; then
     queue+=("$*") queued+="$1 "
   fi
@@ -238,7 +233,14 @@ queue_recipes trunk "${TRUNK:-}"
 if [ -n "${DRY:-}" ]; then printf '%s\n' "${queue[@]}"; exit 0; fi
 if [ ${#queue[@]} -gt 0 ]; then
   printf '%s\n' "${queue[@]}" | xargs -P "$JOBS" -L 1 bash -c \
-    'label=$1 sequences=$2; shift 2; '"${EVAL[*]}"' davis --root "$DAVIS" --sequences "$sequences" --out "$OUT/$label" --quiet "$@" > "$OUT/$label.log" 2>&1 || { echo "FAILED: $label (see $OUT/$label.log)"; exit 255; }; mkdir -p "$STORE" && cp "$OUT/$label/metrics.json" "$STORE/$label.json"' _
+    'label=$1 sequences=$2; shift 2; '"${EVAL[*]}"' davis --root "$DAVIS" --sequences "$sequences" --out "$OUT/$label" --quiet "$@" > "$OUT/$label.log" 2>&1 || { echo "FAILED: $label (see $OUT/$label.log)"; exit 255; }' _ ||
+    failed=1
+  for entry in "${queue[@]}"; do  # what finished goes into the store, also when another failed
+    read -ra words <<< "$entry"
+    [ ! -f "$OUT/${words[0]}/metrics.json" ] ||
+      .venv/bin/python scripts/metrics_store.py save "$STORE" "$OUT" "${words[0]}" "$(checkpoint_of "${words[@]}")"
+  done
+  [ -z "${failed:-}" ] || exit 1
 fi
 mkdir -p "$OUT/tables"
 ! want models || "${EVAL[@]}" compare "${main_runs[@]}" --out "$OUT/tables/models.md"

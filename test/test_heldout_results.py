@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "heldout_results.sh"
+STORE_TOOL = REPO / "scripts" / "metrics_store.py"
 FOLDS = "2|runs/f2/best|boat,swing;3|runs/f3/best|lucia,train"
 FOLD_A = "bus,car-turn,dance-jump,hike,mallard-fly,stroller"
 
@@ -63,19 +66,37 @@ def test_an_evaluation_already_done_is_not_queued_again(tmp_path: Path) -> None:
     assert sorted(line.split()[0] for line in done.stdout.splitlines()) == ["fold3", "wrn"]
 
 
-def test_a_stored_evaluation_of_the_same_checkpoint_is_reused(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    store.mkdir()
-    stored = '{"config": {"checkpoint": "runs/f2/best", "via": "offline"}, "sequences": {}}'
-    (store / "fold2.json").write_text(stored)
-    (store / "fold3.json").write_text('{"config": {"checkpoint": "runs/old-f3/best"}}')
-    done = _dry(tmp_path, TABLES="cross_validation", FOLDS=FOLDS)
+def test_a_stored_evaluation_is_reused_unless_its_checkpoint_changed(tmp_path: Path) -> None:
+    store, out = tmp_path / "store", tmp_path / "out"
+    fold3 = tmp_path / "f3"  # a checkpoint here, retrained since its run was stored
+    fold3.mkdir()
+    (fold3 / "model.safetensors").write_bytes(b"weights of the first training")
+    (out / "fold3").mkdir(parents=True)
+    (out / "fold3" / "metrics.json").write_text(
+        json.dumps({"config": {"checkpoint": str(fold3)}, "sequences": {}}))
+    saved = subprocess.run([str(REPO / ".venv" / "bin" / "python"), str(STORE_TOOL), "save",
+                            str(store), str(out), "fold3", str(fold3)], cwd=REPO, timeout=60)
+    assert saved.returncode == 0
+    stored = json.loads((store / "fold3.json").read_text())
+    assert stored["checkpoint_sha256"] == hashlib.sha256(b"weights of the first training").hexdigest()
+    (fold3 / "model.safetensors").write_bytes(b"weights of the second training")
+    (out / "fold3" / "metrics.json").unlink()
+    # fold 2's checkpoint is not on this machine; fold 4's stored run is of another checkpoint
+    (store / "fold2.json").write_text(json.dumps(
+        {**stored, "config": {"checkpoint": "runs/f2/best"}, "checkpoint_sha256": None}))
+    (store / "fold4.json").write_text(json.dumps(
+        {**stored, "config": {"checkpoint": "runs/old-f4/best"}}))
+
+    done = _dry(tmp_path, TABLES="cross_validation",
+                FOLDS=f"2|runs/f2/best|boat,swing;3|{fold3}|lucia,train;4|runs/f4/best|bear")
     assert done.returncode == 0, done.stderr
-    # fold2 comes from the store; fold3's stored file is another checkpoint's, so it runs again
-    assert sorted(line.split()[0] for line in done.stdout.splitlines()) == ["fold3", "wrn"]
-    assert (tmp_path / "out" / "fold2" / "metrics.json").read_text() == stored
-    assert (f"{store}/fold3.json was made with another checkpoint than runs/f3/best: "
-            "evaluating again") in done.stderr
+    # fold2 comes from the store (nothing here contradicts it); fold3 and fold4 run again
+    assert sorted(line.split()[0] for line in done.stdout.splitlines()) == ["fold3", "fold4", "wrn"]
+    assert json.loads((out / "fold2" / "metrics.json").read_text()) == {
+        "config": {"checkpoint": "runs/f2/best"}, "sequences": {}}
+    assert f"{store}/fold3.json was made with other weights than {fold3}'s" in done.stderr
+    assert (f"{store}/fold4.json was made with another checkpoint than runs/f4/best"
+            in done.stderr)
 
 
 @pytest.mark.parametrize(("env", "message"), [
