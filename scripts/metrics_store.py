@@ -7,9 +7,9 @@
 A stored file is the evaluation's metrics.json with ``checkpoint_sha256``, the SHA-256 of the
 checkpoint's ``model.safetensors``, added. ``restore`` copies it back (exit status 0) when it was
 made with the same CHECKPOINT (the name or path amp-eval recorded) and that checkpoint is not on
-this machine (a clone renders the tables from the store alone) or has those
-very weights; a checkpoint retrained in place has other weights (training is not bit-reproducible
-from one machine to another), so its run is evaluated again (exit status 1, with a message).
+this machine (a clone renders the tables from the store alone) or has those very weights; a
+checkpoint retrained in place may have other weights (training is not always bit-reproducible),
+so its run is evaluated again (exit status 1, with a message).
 """
 
 from __future__ import annotations
