@@ -18,7 +18,8 @@ OUT=${OUT:-out/results}
 # the tables can be rendered, and a new fold pooled with the others, on any clone.
 STORE=${STORE:-docs/metrics}
 fold_sequences() {  # fold_sequences NAME: a cross-validation fold's six (amp_ros/training/folds.py)
-  .venv/bin/python -c "import sys; from amp_ros.training.folds import FOLDS; print(','.join(FOLDS[sys.argv[1]]))" "$1"
+  .venv/bin/python -c "import sys; from amp_ros.training.folds import FOLDS
+sys.exit(1) if sys.argv[1] not in FOLDS else print(','.join(FOLDS[sys.argv[1]]))" "$1"
 }
 SEQUENCES=${SEQUENCES:-$(fold_sequences A)}
 MODELS=${MODELS:-$(.venv/bin/python -c "from amp_ros.models import shipped_models; print(' '.join(shipped_models()))")}
@@ -28,8 +29,9 @@ JOBS=${JOBS:-1}  # evaluations run side by side (each one thread with OMP_NUM_TH
 # (FOLD1 = that run's checkpoint folder; its rows are skipped when FOLD1 is empty).
 FOLD1=${FOLD1:-}
 FOLD1_SEQUENCES=${FOLD1_SEQUENCES:-$(fold_sequences 1)}
-# More folds of the same recipe, "NAME|CHECKPOINT|SEQUENCES" entries separated by ";" (table
-# "cross_validation": every fold on its own six, and all their sequences pooled).
+# More folds of the same recipe, "NAME|CHECKPOINT[|SEQUENCES]" entries separated by ";" (table
+# "cross_validation": every fold on its own six, and all their sequences pooled); SEQUENCES,
+# comma-separated, defaults to fold NAME's in amp_ros/training/folds.py.
 FOLDS=${FOLDS:-}
 # TABLES: compute only these tables (names of the template's {{placeholders}}, separated by
 # spaces); every other one keeps the committed docs/results.md's (kept_or below). A recipes or
@@ -150,9 +152,11 @@ if [ -n "$FOLDS" ] && { want cross_validation || want settings_cross_validation;
   for entry in "${fold_entries[@]}"; do
     [ -n "$entry" ] || continue
     IFS='|' read -r name checkpoint sequences <<< "$entry"
+    [[ ! $name =~ ^[A-Za-z0-9-]+$ ]] || [ -n "$sequences" ] || sequences=$(fold_sequences "$name") ||
+      sequences=
     if ! [[ $name =~ ^[A-Za-z0-9-]+$ ]] || [[ $names == *" $name "* ]] || [ -z "$checkpoint" ] ||
        [ -z "$sequences" ]; then
-      echo "FOLDS: expected NAME|CHECKPOINT|SEQUENCES with a new NAME (not A, 1 or a repeat), got '$entry'" >&2
+      echo "FOLDS: expected NAME|CHECKPOINT[|SEQUENCES] with a new NAME (not A, 1 or a repeat; without SEQUENCES, a fold of amp_ros/training/folds.py), got '$entry'" >&2
       exit 2
     fi
     names+="$name "

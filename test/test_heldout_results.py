@@ -59,6 +59,16 @@ def test_the_settings_table_runs_each_setting_on_every_fold(tmp_path: Path) -> N
         for prefix, sequences, options in folds for suffix, extra in settings)
 
 
+def test_a_fold_without_sequences_takes_its_six_from_folds_py(tmp_path: Path) -> None:
+    done = _dry(tmp_path, TABLES="cross_validation", FOLDS="4|runs/f4/best;x|runs/fx/best|bear")
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == [
+        "fold4 bear,dog-agility,hockey,mallard-water,rhino,surf --checkpoint runs/f4/best --max-side 256",
+        "foldx bear --checkpoint runs/fx/best --max-side 256",
+        f"wrn {FOLD_A} --checkpoint wrn",
+    ]
+
+
 def test_an_evaluation_already_done_is_not_queued_again(tmp_path: Path) -> None:
     (tmp_path / "out" / "fold2").mkdir(parents=True)
     (tmp_path / "out" / "fold2" / "metrics.json").write_text("{}")
@@ -105,7 +115,8 @@ def test_a_stored_evaluation_is_reused_unless_its_checkpoint_changed(tmp_path: P
     ({"TABLES": "cross_validation"}, "cross_validation needs FOLDS"),
     ({"TABLES": "folds"}, "folds needs FOLD1"),
     ({"TABLES": "settings_cross_validation"}, "settings_cross_validation needs FOLDS"),
-    ({"FOLDS": "2|runs/f2/best"}, "expected NAME|CHECKPOINT|SEQUENCES"),
+    ({"FOLDS": "9|runs/f9/best"}, "expected NAME|CHECKPOINT[|SEQUENCES]"),
+    ({"FOLDS": "2"}, "expected NAME|CHECKPOINT[|SEQUENCES]"),
     ({"FOLDS": "1|runs/f/best|boat", "FOLD1": "runs/f1/best"}, "not A, 1 or a repeat"),
     ({"FOLDS": FOLDS + ";2|runs/g/best|kite-walk"}, "not A, 1 or a repeat"),
 ])
