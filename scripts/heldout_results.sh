@@ -19,7 +19,8 @@ OUT=${OUT:-out/results}
 STORE=${STORE:-docs/metrics}
 fold_sequences() {  # fold_sequences NAME: a cross-validation fold's six (amp_ros/training/folds.py)
   .venv/bin/python -c "import sys; from amp_ros.training.folds import FOLDS
-sys.exit(1) if sys.argv[1] not in FOLDS else print(','.join(FOLDS[sys.argv[1]]))" "$1"
+if sys.argv[1] not in FOLDS: sys.exit(1)
+print(','.join(FOLDS[sys.argv[1]]))" "$1"
 }
 SEQUENCES=${SEQUENCES:-$(fold_sequences A)}
 MODELS=${MODELS:-$(.venv/bin/python -c "from amp_ros.models import shipped_models; print(' '.join(shipped_models()))")}
@@ -152,8 +153,7 @@ if [ -n "$FOLDS" ] && { want cross_validation || want settings_cross_validation;
   for entry in "${fold_entries[@]}"; do
     [ -n "$entry" ] || continue
     IFS='|' read -r name checkpoint sequences <<< "$entry"
-    [[ ! $name =~ ^[A-Za-z0-9-]+$ ]] || [ -n "$sequences" ] || sequences=$(fold_sequences "$name") ||
-      sequences=
+    [ -n "$sequences" ] || sequences=$(fold_sequences "$name") || true  # empty for an unknown fold
     if ! [[ $name =~ ^[A-Za-z0-9-]+$ ]] || [[ $names == *" $name "* ]] || [ -z "$checkpoint" ] ||
        [ -z "$sequences" ]; then
       echo "FOLDS: expected NAME|CHECKPOINT[|SEQUENCES] with a new NAME (not A, 1 or a repeat; without SEQUENCES, a fold of amp_ros/training/folds.py), got '$entry'" >&2

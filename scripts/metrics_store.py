@@ -5,7 +5,8 @@
     metrics_store.py restore STORE OUT LABEL CHECKPOINT  STORE/LABEL.json → OUT/LABEL/metrics.json
 
 A stored file is the evaluation's metrics.json with ``checkpoint_sha256``, the SHA-256 of the
-checkpoint's ``model.safetensors``, added. ``restore`` copies it back (exit status 0) when it was
+checkpoint's ``model.safetensors`` (as its ``config.json`` records it; loading a checkpoint checks
+that record), added. ``restore`` copies it back (exit status 0) when it was
 made with the same CHECKPOINT (the name or path amp-eval recorded) and that checkpoint is not on
 this machine (a clone renders the tables from the store alone) or has those very weights; a
 checkpoint retrained in place may have other weights (training is not always bit-reproducible),
@@ -14,7 +15,6 @@ so its run is evaluated again (exit status 1, with a message).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -26,9 +26,9 @@ DIGEST = "checkpoint_sha256"
 
 
 def weights_digest(checkpoint: str) -> str | None:
-    """SHA-256 of the checkpoint's weights, None when the checkpoint is not here."""
-    weights = resolve_checkpoint(checkpoint) / "model.safetensors"
-    return hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else None
+    """SHA-256 of the checkpoint's weights from its config, None when the checkpoint is not here."""
+    config = resolve_checkpoint(checkpoint) / "config.json"
+    return json.loads(config.read_text()).get("sha256") if config.is_file() else None
 
 
 def save(store: Path, out: Path, label: str, checkpoint: str) -> int:

@@ -76,11 +76,17 @@ def test_an_evaluation_already_done_is_not_queued_again(tmp_path: Path) -> None:
     assert sorted(line.split()[0] for line in done.stdout.splitlines()) == ["fold3", "wrn"]
 
 
+def _train(checkpoint: Path, weights: bytes) -> None:
+    """A stand-in checkpoint: its weights and the config that records their SHA-256, as saved."""
+    (checkpoint / "model.safetensors").write_bytes(weights)
+    (checkpoint / "config.json").write_text(json.dumps({"sha256": hashlib.sha256(weights).hexdigest()}))
+
+
 def test_a_stored_evaluation_is_reused_unless_its_checkpoint_changed(tmp_path: Path) -> None:
     store, out = tmp_path / "store", tmp_path / "out"
     fold3 = tmp_path / "f3"  # a checkpoint here, retrained since its run was stored
     fold3.mkdir()
-    (fold3 / "model.safetensors").write_bytes(b"weights of the first training")
+    _train(fold3, b"weights of the first training")
     (out / "fold3").mkdir(parents=True)
     (out / "fold3" / "metrics.json").write_text(
         json.dumps({"config": {"checkpoint": str(fold3)}, "sequences": {}}))
@@ -89,7 +95,7 @@ def test_a_stored_evaluation_is_reused_unless_its_checkpoint_changed(tmp_path: P
     assert saved.returncode == 0
     stored = json.loads((store / "fold3.json").read_text())
     assert stored["checkpoint_sha256"] == hashlib.sha256(b"weights of the first training").hexdigest()
-    (fold3 / "model.safetensors").write_bytes(b"weights of the second training")
+    _train(fold3, b"weights of the second training")
     (out / "fold3" / "metrics.json").unlink()
     # fold 2's checkpoint is not on this machine; fold 4's stored run is of another checkpoint
     (store / "fold2.json").write_text(json.dumps(
